@@ -1,0 +1,134 @@
+import { z } from 'zod';
+
+// The YAML contract (see README "Configuration"). Objects are strict so that a typo such as `bindDN` is reported
+// with its line instead of being silently ignored; defaults here are the documented ones.
+
+const positive = (what = 'a positive number') => z.number({ error: `must be ${what}` }).positive({ error: `must be ${what}` });
+const positiveInt = () =>
+  z.number({ error: 'must be a positive whole number' }).int({ error: 'must be a positive whole number' }).positive({ error: 'must be a positive whole number' });
+const nonNegativeInt = () =>
+  z.number({ error: 'must be a whole number, 0 or more' }).int({ error: 'must be a whole number, 0 or more' }).min(0, { error: 'must be a whole number, 0 or more' });
+const text = () => z.string({ error: 'must be a text value' }).min(1, { error: 'must not be empty' });
+
+const searchScope = z.enum(['sub', 'one', 'base'], { error: 'must be one of sub, one, base' });
+
+const usersSearch = z.strictObject({
+  baseDn: text(),
+  filter: text().optional(),
+  scope: searchScope.default('sub'),
+});
+
+const tls = z
+  .strictObject({
+    caFile: text().optional(),
+    startTls: z.boolean({ error: 'must be true or false' }).default(false),
+    rejectUnauthorized: z.boolean({ error: 'must be true or false' }).default(true),
+    servername: text().optional(),
+  })
+  .default({ startTls: false, rejectUnauthorized: true });
+
+export const sourceKinds = ['openldap', 'activedirectory'] as const;
+
+const source = z
+  .strictObject({
+    kind: z.enum(sourceKinds, { error: `must be one of ${sourceKinds.join(', ')}` }),
+    url: text().regex(/^ldaps?:\/\/[^/]+\/?$/i, { error: 'must look like ldap://host:389 or ldaps://host:636' }),
+    bindDn: text(),
+    bindPassword: text().optional(),
+    bindPasswordFile: text().optional(),
+    tls,
+    users: usersSearch,
+    groups: usersSearch.optional(),
+    pageSize: positiveInt().max(10000, { error: 'must be at most 10000' }).default(500),
+    timeLimitSeconds: nonNegativeInt().default(600),
+    connectTimeoutSeconds: positive().default(10),
+  })
+  .refine((s) => (s.bindPassword === undefined) !== (s.bindPasswordFile === undefined), {
+    error: 'give exactly one of bindPassword or bindPasswordFile',
+  });
+
+const target = z
+  .strictObject({
+    url: text().regex(/^https?:\/\/\S+$/i, { error: 'must be an http(s) URL' }),
+    token: text().optional(),
+    tokenFile: text().optional(),
+    tokenExpiresAt: z
+      .union([z.string(), z.date()], { error: 'must be a date (2027-06-30) or an ISO time' })
+      .optional()
+      .refine((v) => v === undefined || !Number.isNaN(new Date(v).getTime()), {
+        error: 'must be a date (2027-06-30) or an ISO time',
+      }),
+    rateLimit: z
+      .strictObject({
+        requestsPerSecond: positive().default(10),
+        concurrency: positiveInt().default(4),
+      })
+      .default({ requestsPerSecond: 10, concurrency: 4 }),
+    timeoutSeconds: positive().default(30),
+    maxRetries: nonNegativeInt().default(5),
+    maxRetryWaitSeconds: positive().default(120),
+    membersPerPatch: positiveInt().max(1000, { error: 'must be at most 1000' }).default(100),
+    adoptExistingGroups: z.boolean({ error: 'must be true or false' }).default(true),
+    deprovision: z.enum(['deactivate', 'delete'], { error: 'must be deactivate or delete' }).default('deactivate'),
+  })
+  .refine((t) => (t.token === undefined) !== (t.tokenFile === undefined), {
+    error: 'give exactly one of token or tokenFile',
+  });
+
+const mappingValue = z.union([text(), z.array(text()).min(1, { error: 'must list at least one alternative' }), z.null()], {
+  error: 'must be an attribute name, a template like "{givenName} {sn}", a list of those, or null',
+});
+
+export const userMappingFields = [
+  'userName',
+  'email',
+  'givenName',
+  'familyName',
+  'displayName',
+  'nickName',
+  'title',
+  'preferredLanguage',
+  'timezone',
+  'department',
+  'organization',
+] as const;
+
+const userMapping = z.strictObject(Object.fromEntries(userMappingFields.map((f) => [f, mappingValue.optional()])) as Record<
+  (typeof userMappingFields)[number],
+  z.ZodOptional<typeof mappingValue>
+>);
+
+const groupMapping = z.strictObject({ displayName: mappingValue.optional() });
+
+export const configSchema = z.strictObject({
+  source,
+  target,
+  state: z.strictObject({
+    path: text(),
+    checkpointEvery: positiveInt().default(200),
+  }),
+  schedule: text().default('*/15 * * * *'),
+  safety: z
+    .strictObject({
+      maxDeactivations: nonNegativeInt().default(500),
+      maxGroupDeletions: nonNegativeInt().default(50),
+      maxShrinkPercent: z.number({ error: 'must be a percentage' }).min(0).max(100, { error: 'must be at most 100' }).default(20),
+    })
+    .default({ maxDeactivations: 500, maxGroupDeletions: 50, maxShrinkPercent: 20 }),
+  limits: z
+    .strictObject({
+      usersPerDirectory: positiveInt().default(150000),
+      membersPerGroup: positiveInt().default(35000),
+    })
+    .default({ usersPerDirectory: 150000, membersPerGroup: 35000 }),
+  server: z
+    .strictObject({ host: text().default('127.0.0.1'), port: nonNegativeInt().max(65535).default(9464) })
+    .default({ host: '127.0.0.1', port: 9464 }),
+  mapping: z
+    .strictObject({ user: userMapping.optional(), group: groupMapping.optional() })
+    .default({}),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type MappingValue = z.infer<typeof mappingValue>;
+export type UserMappingField = (typeof userMappingFields)[number];

@@ -1,0 +1,102 @@
+import type { Client, Entry } from 'ldapts';
+import type { Config } from '../config/load.js';
+import type { DesiredState } from '../model.js';
+import { DesiredStateBuilder } from '../mapping/desired-state.js';
+import type { MappingRules } from '../mapping/rules.js';
+import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
+import { dialectFor, type DirectoryDialect } from './dialect.js';
+
+export interface ReadCounts {
+  userEntries: number;
+  groupEntries: number;
+  pages: number;
+}
+
+/**
+ * Reads the whole scope and maps it page by page, as entries arrive: no copy of the raw directory is kept. Any
+ * error, referral or limit hit aborts the read, because a partial scope would look like people leaving.
+ */
+export async function readDesiredState(config: Config, rules: MappingRules): Promise<{ desired: DesiredState; counts: ReadCounts }> {
+  const { source } = config;
+  const dialect = dialectFor(source.kind);
+  const builder = new DesiredStateBuilder(rules);
+  const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0 };
+  const client = await openDirectory(source);
+  try {
+    const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes]);
+    for await (const entry of search(client, source, source.users, source.usersFilter, userAttributes, dialect, counts)) {
+      counts.userEntries++;
+      const values = valuesOf(entry);
+      builder.addUser(entry.dn, dialect.anchorOf(values), textValues(values), dialect.isActive(values));
+    }
+    if (source.groups) {
+      const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes]);
+      for await (const entry of search(client, source, source.groups, source.groupsFilter, groupAttributes, dialect, counts)) {
+        counts.groupEntries++;
+        const values = valuesOf(entry);
+        const memberDns = dialect.memberAttributes.flatMap((a) => (values.get(a.toLowerCase()) ?? []).map((v) => dialect.memberDn(String(v))));
+        builder.addGroup(entry.dn, dialect.anchorOf(values), textValues(values), memberDns);
+      }
+    }
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+  return { desired: builder.finish(), counts };
+}
+
+async function* search(
+  client: Client,
+  source: Config['source'],
+  scope: { baseDn: string; scope: 'sub' | 'one' | 'base' },
+  filter: string,
+  attributes: string[],
+  dialect: DirectoryDialect,
+  counts: ReadCounts,
+): AsyncGenerator<Entry> {
+  const pages = client.searchPaginated(scope.baseDn, {
+    scope: scope.scope,
+    filter,
+    attributes,
+    paged: { pageSize: source.pageSize },
+    timeLimit: source.timeLimitSeconds,
+    sizeLimit: 0,
+    explicitBufferAttributes: dialect.binaryAttributes,
+  });
+  try {
+    for await (const page of pages) {
+      counts.pages++;
+      if (page.searchReferences.length) {
+        throw new DirectoryError(
+          `the search under ${scope.baseDn} returned a referral to ${page.searchReferences[0]}; ldap-scim does not follow referrals, so the read would be partial. Narrow the base DN to the part this server holds.`,
+        );
+      }
+      yield* page.searchEntries;
+    }
+  } catch (e) {
+    if (e instanceof DirectoryError) throw e;
+    throw new DirectoryError(`reading ${scope.baseDn} with ${filter} from ${source.url} failed: ${describeLdapError(e)}`);
+  }
+}
+
+type RawValues = Map<string, (string | Buffer)[]>;
+
+function valuesOf(entry: Entry): RawValues {
+  const out: RawValues = new Map();
+  for (const [name, value] of Object.entries(entry)) {
+    if (name === 'dn') continue;
+    out.set(name.toLowerCase(), Array.isArray(value) ? value : [value]);
+  }
+  return out;
+}
+
+function textValues(values: RawValues): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [name, list] of values) out.set(name, list.filter((v): v is string => typeof v === 'string'));
+  return out;
+}
+
+function unique(names: string[]): string[] {
+  const seen = new Map<string, string>();
+  for (const n of names) if (!seen.has(n.toLowerCase())) seen.set(n.toLowerCase(), n);
+  return [...seen.values()];
+}

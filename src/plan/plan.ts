@@ -1,0 +1,128 @@
+import type { DesiredGroup, DesiredState, UserAttributes } from '../model.js';
+import { OPTIONAL_USER_FIELDS } from '../model.js';
+import type { SnapshotData } from '../state/snapshot.js';
+import type { FieldChange, Operation, Plan } from './operations.js';
+
+export interface PlanOptions {
+  membersPerPatch: number;
+  deprovision: 'deactivate' | 'delete';
+}
+
+const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] as const;
+
+/**
+ * (desired, snapshot) → ordered operations. Pure: no I/O, so every rule here is unit-tested with plain objects.
+ * Order: users created/updated first (groups need their ids), then groups and memberships, then group deletions,
+ * deactivations last so that an interrupted cycle never leaves people deprovisioned but the rest undone.
+ */
+export function planSync(desired: DesiredState, snapshot: SnapshotData, options: PlanOptions): Plan {
+  const held = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
+  const warnings: string[] = [];
+  const userOps: Operation[] = [];
+  const deprovisionOps: Operation[] = [];
+
+  for (const user of desired.users.values()) {
+    const record = snapshot.users[user.anchor];
+    if (!record) {
+      // A disabled account that was never provisioned stays unprovisioned.
+      if (user.attrs.active) userOps.push({ kind: 'createUser', anchor: user.anchor, dn: user.dn, attrs: user.attrs });
+      continue;
+    }
+    const changes = diffUser(record.attrs, user.attrs);
+    if (changes.length === 0) continue;
+    const activeChange = changes.find((c) => c.field === 'active');
+    const kind = activeChange ? (activeChange.to ? 'reactivateUser' : 'deactivateUser') : 'updateUser';
+    const op: Operation = { kind, anchor: user.anchor, dn: user.dn, id: record.id, userName: user.attrs.userName, changes, attrs: user.attrs };
+    (kind === 'deactivateUser' ? deprovisionOps : userOps).push(op);
+  }
+  for (const [anchor, record] of Object.entries(snapshot.users)) {
+    if (desired.users.has(anchor) || held.has(anchor) || !record.attrs.active) continue;
+    deprovisionOps.push(
+      options.deprovision === 'delete'
+        ? { kind: 'deleteUser', anchor, id: record.id, userName: record.attrs.userName }
+        : {
+            kind: 'deactivateUser',
+            anchor,
+            id: record.id,
+            userName: record.attrs.userName,
+            changes: [{ field: 'active', from: true, to: false }],
+            attrs: { ...record.attrs, active: false },
+          },
+    );
+  }
+
+  const groupOps = planGroups(desired, snapshot, held, options, warnings);
+  return { operations: [...userOps, ...groupOps.create, ...groupOps.membership, ...groupOps.remove, ...deprovisionOps], warnings };
+}
+
+export function diffUser(pushed: UserAttributes, wanted: UserAttributes): FieldChange[] {
+  const changes: FieldChange[] = [];
+  for (const field of DIFFED_FIELDS) {
+    const from = pushed[field];
+    const to = wanted[field];
+    if (from !== to) changes.push({ field, ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) });
+  }
+  return changes;
+}
+
+function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<string>, options: PlanOptions, warnings: string[]) {
+  const create: Operation[] = [];
+  const membership: Operation[] = [];
+  const remove: Operation[] = [];
+  const batch = options.membersPerPatch;
+
+  for (const group of desired.groups.values()) {
+    const record = snapshot.groups[group.anchor];
+    const renamed = record && record.displayName !== group.displayName;
+    if (renamed && record.displayName.toLowerCase() === group.displayName.toLowerCase()) {
+      warnings.push(
+        `group "${record.displayName}" was renamed to "${group.displayName}" in the directory: a change of letter case only, which Atlassian cannot apply (names are case-insensitive); the group keeps its old name`,
+      );
+    } else if (!record || renamed) {
+      if (renamed) {
+        warnings.push(
+          `group "${record.displayName}" was renamed to "${group.displayName}": Atlassian cannot rename groups, so a new group is created with the members and the old one deleted; product permissions granted to "${record.displayName}" are lost and must be granted again`,
+        );
+      }
+      const [first = [], ...rest] = chunk(group.members, batch);
+      create.push({
+        kind: 'createGroup',
+        anchor: group.anchor,
+        dn: group.dn,
+        displayName: group.displayName,
+        members: first,
+        ...(renamed ? { renamedFrom: { id: record.id, displayName: record.displayName } } : {}),
+      });
+      for (const members of rest) membership.push({ kind: 'addMembers', groupAnchor: group.anchor, displayName: group.displayName, members });
+      if (renamed) remove.push({ kind: 'deleteGroup', groupAnchor: group.anchor, id: record.id, displayName: record.displayName, reason: 'renamed' });
+      continue;
+    }
+    membership.push(...membershipChanges(group, record.members, record.displayName, batch));
+  }
+
+  for (const [anchor, record] of Object.entries(snapshot.groups)) {
+    for (const old of record.retired ?? []) {
+      remove.push({ kind: 'deleteGroup', groupAnchor: anchor, id: old.id, displayName: old.displayName, reason: 'renamed' });
+    }
+    if (desired.groups.has(anchor) || held.has(anchor)) continue;
+    remove.push({ kind: 'deleteGroup', groupAnchor: anchor, id: record.id, displayName: record.displayName, reason: 'left the directory scope' });
+  }
+  return { create, membership, remove };
+}
+
+function membershipChanges(group: DesiredGroup, current: readonly string[], displayName: string, batch: number): Operation[] {
+  const wanted = new Set(group.members);
+  const have = new Set(current);
+  const toAdd = group.members.filter((a) => !have.has(a));
+  const toRemove = current.filter((a) => !wanted.has(a));
+  return [
+    ...chunk(toAdd, batch).map((members): Operation => ({ kind: 'addMembers', groupAnchor: group.anchor, displayName, members })),
+    ...chunk(toRemove, batch).map((members): Operation => ({ kind: 'removeMembers', groupAnchor: group.anchor, displayName, members })),
+  ];
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

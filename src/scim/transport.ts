@@ -1,0 +1,172 @@
+import got, { HTTPError, RequestError, type Method, type RetryObject } from 'got';
+import PQueue from 'p-queue';
+import { SCIM_CONTENT_TYPE } from './atlassian-rules.js';
+import { detailOf, KeyRejectedError, ScimError } from './errors.js';
+import { keyFingerprint } from './key-fingerprint.js';
+
+export interface TransportOptions {
+  baseUrl: string;
+  /** Read on every request, so a rotated key is used from the next call on. */
+  token: () => string;
+  requestsPerSecond: number;
+  concurrency: number;
+  timeoutSeconds: number;
+  maxRetries: number;
+  maxRetryWaitSeconds: number;
+  userAgent?: string;
+}
+
+export interface CallStats {
+  requests: number;
+  writes: number;
+  byMethod: Record<string, number>;
+  byStatus: Record<string, number>;
+  rateLimited: number;
+  retries: number;
+}
+
+export interface ScimResponse<T> {
+  status: number;
+  body: T;
+}
+
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const RETRY_STATUSES = [408, 429, 500, 502, 503, 504, 521, 522, 524];
+
+/**
+ * Every SCIM call, reads included, goes through this one queue: one budget of requests per second and concurrency.
+ * got retries 5xx, 429 and lost connections with capped exponential backoff and jitter; a 429 also pauses the whole
+ * queue for the server's Retry-After (or X-RateLimit-Reset), so that no other request walks into the same limit.
+ * Writes are retried too: every operation the connector sends is safe to repeat (a repeated POST answers 409, which
+ * the caller resolves by looking the resource up).
+ */
+export class ScimTransport {
+  readonly stats: CallStats = { requests: 0, writes: 0, byMethod: {}, byStatus: {}, rateLimited: 0, retries: 0 };
+  private readonly queue: PQueue;
+  private resumeAt = 0;
+  private resumeTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: TransportOptions) {
+    // One request per 1/rps interval rather than rps requests at the top of each second: an even pace is what a
+    // server-side limiter of the same rate lets through without a 429.
+    const interval = 1000 / options.requestsPerSecond;
+    this.queue = new PQueue({ concurrency: options.concurrency, interval: Math.max(1, interval), intervalCap: interval < 1 ? Math.round(1 / interval) : 1 });
+  }
+
+  /** Calls not yet answered (queued or in flight). */
+  get pending(): number {
+    return this.queue.size + this.queue.pending;
+  }
+
+  async request<T>(method: Method, path: string, resource: string, body?: unknown, searchParams?: Record<string, string | number>): Promise<ScimResponse<T>> {
+    return this.queue.add(() => this.send<T>(method, path, resource, body, searchParams)) as Promise<ScimResponse<T>>;
+  }
+
+  /** Stops starting queued calls (calls in flight finish); used when the key is rejected. */
+  clear(): void {
+    this.queue.clear();
+  }
+
+  private async send<T>(method: Method, path: string, resource: string, body: unknown, searchParams?: Record<string, string | number>): Promise<ScimResponse<T>> {
+    const url = this.options.baseUrl.replace(/\/+$/, '') + path;
+    try {
+      const response = await got(url, {
+        method,
+        searchParams,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: {
+          authorization: `Bearer ${this.options.token()}`,
+          accept: `${SCIM_CONTENT_TYPE}, application/json`,
+          ...(body === undefined ? {} : { 'content-type': SCIM_CONTENT_TYPE }),
+          'user-agent': this.options.userAgent ?? 'ldap-scim',
+        },
+        responseType: 'text',
+        timeout: { request: this.options.timeoutSeconds * 1000 },
+        retry: {
+          limit: this.options.maxRetries,
+          methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+          statusCodes: RETRY_STATUSES,
+          maxRetryAfter: Number.POSITIVE_INFINITY,
+          calculateDelay: (retry) => this.retryDelay(retry),
+        },
+        hooks: {
+          afterResponse: [
+            (res) => {
+              this.count(method, res.statusCode);
+              return res;
+            },
+          ],
+          beforeError: [
+            (error) => {
+              if (!error.response) this.count(method, 'network');
+              return error;
+            },
+          ],
+          beforeRetry: [() => void this.stats.retries++],
+        },
+      });
+      return { status: response.statusCode, body: parseBody<T>(response.body) };
+    } catch (e) {
+      throw this.failure(e, method, resource);
+    }
+  }
+
+  private count(method: string, status: number | 'network'): void {
+    this.stats.requests++;
+    if (WRITE_METHODS.has(method)) this.stats.writes++;
+    this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
+    this.stats.byStatus[String(status)] = (this.stats.byStatus[String(status)] ?? 0) + 1;
+    if (status === 429) this.stats.rateLimited++;
+  }
+
+  private retryDelay({ attemptCount, error, retryAfter, computedValue }: RetryObject): number {
+    if (computedValue === 0) return 0; // got's rules: retries used up, or not a retryable failure
+    const cap = this.options.maxRetryWaitSeconds * 1000;
+    const jitter = Math.random() * 250;
+    const backoff = Math.min(2 ** (attemptCount - 1) * 500, cap) + jitter;
+    if (error.response?.statusCode !== 429) return backoff;
+    const wait = Math.min(retryAfter ?? rateLimitResetWait(error.response.headers['x-ratelimit-reset']) ?? backoff, cap) + jitter;
+    this.pauseFor(wait);
+    return wait;
+  }
+
+  private pauseFor(ms: number): void {
+    const until = Date.now() + ms;
+    if (until <= this.resumeAt) return;
+    this.resumeAt = until;
+    this.queue.pause();
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = setTimeout(() => this.queue.start(), ms);
+    this.resumeTimer.unref();
+  }
+
+  private failure(e: unknown, method: string, resource: string): Error {
+    if (e instanceof HTTPError) {
+      const status = e.response.statusCode;
+      const detail = detailOf(String(e.response.body ?? ''));
+      if (status === 401 || status === 403) return new KeyRejectedError(resource, method, status, detail, keyFingerprint(this.options.token()));
+      return new ScimError(resource, method, status, detail || e.response.statusMessage || '');
+    }
+    if (e instanceof RequestError) return new ScimError(resource, method, undefined, `${e.code ?? 'network error'}: ${e.message}`);
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
+
+function parseBody<T>(text: string): T {
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return text as T;
+  }
+}
+
+/** X-RateLimit-Reset is a timestamp: epoch seconds, epoch milliseconds, or an ISO time. */
+export function rateLimitResetWait(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const n = Number(value);
+  const at = Number.isNaN(n) ? Date.parse(value) : n > 1e12 ? n : n > 1e9 ? n * 1000 : now + n * 1000;
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(at - now, 1);
+}
