@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+import { writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, loadConfig, type Config } from './config/load.js';
+import { log } from './log.js';
+import { renderPlanCsv, renderPlanJson, renderPlanTable } from './plan/render.js';
+import { startSandbox } from './sandbox/server.js';
+import { EXIT, runCycle } from './sync/cycle.js';
+import { renderReport } from './sync/report.js';
+
+function loadOrExit(file: string): Config {
+  try {
+    return loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(e.message + '\n');
+      process.exit(EXIT.badConfig);
+    }
+    throw e;
+  }
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535');
+  return n;
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!(n > 0)) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+const program = new Command()
+  .name('ldap-scim')
+  .description("Keeps an Atlassian organization's users and groups in step with an LDAP directory over SCIM 2.0")
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('sync')
+  .description('run one cycle: read the directory, plan against the snapshot, apply, then exit')
+  .requiredOption('-c, --config <file>', 'the YAML configuration')
+  .option('--dry-run', 'do everything but write; print the plan')
+  .option('--force', 'apply a plan that a safety threshold would hold (never an empty directory)')
+  .option('--rebuild-state', 'rebuild the snapshot from the SCIM side before planning')
+  .option('--json', 'print the cycle report as JSON instead of text')
+  .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; json?: boolean }) => {
+    const config = loadOrExit(opts.config);
+    const { report, plan } = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState });
+    if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan) + '\n');
+    process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : renderReport(report)) + '\n');
+    process.exitCode = report.exitCode;
+  });
+
+program
+  .command('plan')
+  .description('show what a sync would do, without writing anything')
+  .requiredOption('-c, --config <file>', 'the YAML configuration')
+  .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+  .option('--out <file>', 'write the plan to this file instead of standard output')
+  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string }) => {
+    const config = loadOrExit(opts.config);
+    const { report, plan } = await runCycle(config, { dryRun: true });
+    if (plan) {
+      const text = opts.format === 'json' ? renderPlanJson(plan) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan) : renderPlanTable(plan);
+      if (opts.out) writeFileSync(opts.out, text);
+      else process.stdout.write(text);
+    }
+    process.stderr.write(renderReport(report) + '\n');
+    process.exitCode = report.exitCode;
+  });
+
+program
+  .command('sandbox')
+  .description('run the built-in Atlassian-style SCIM server (for the demo, tests, and rehearsing a mapping)')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <n>', 'port (0 = any free port)', port, 9440)
+  .option('--data <file>', 'keep the users and groups in this JSON file across restarts')
+  .option('--token <token>', 'the bearer token clients must send (default: $SANDBOX_TOKEN, else a random one, printed)')
+  .option('--rate-limit <rps>', 'answer 429 + Retry-After above this many requests per second', positiveNumber)
+  .action(async (opts: { host: string; port: number; data?: string; token?: string; rateLimit?: number }) => {
+    const token = opts.token ?? process.env.SANDBOX_TOKEN ?? randomBytes(18).toString('base64url');
+    const sandbox = await startSandbox({
+      host: opts.host,
+      port: opts.port,
+      token,
+      ...(opts.data ? { dataFile: opts.data } : {}),
+      ...(opts.rateLimit ? { rateLimit: { requestsPerSecond: opts.rateLimit } } : {}),
+    });
+    // The sandbox's own throwaway token is printed on purpose: it is what the admin pastes into target.token.
+    process.stdout.write(`SCIM sandbox listening: ${sandbox.url}\nbearer token: ${token}\n(Ctrl-C to stop)\n`);
+    const stop = () => void sandbox.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : EXIT.badConfig;
+  } else {
+    log.error(`unexpected error: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = EXIT.failed;
+  }
+}

@@ -1,0 +1,43 @@
+import type { DesiredState } from '../model.js';
+import type { SnapshotData } from '../state/snapshot.js';
+import type { Plan } from './operations.js';
+
+export interface SafetyLimits {
+  maxDeactivations: number;
+  maxGroupDeletions: number;
+  maxShrinkPercent: number;
+}
+
+/**
+ * Reasons to stop before the first write. A mass deprovisioning is the one mistake a connector cannot undo
+ * quietly, so a suspicious plan is held for an admin to confirm with --force.
+ */
+export interface GuardStop {
+  reason: string;
+  /** An empty scope is never a change anyone means: --force does not override it. */
+  forceable: boolean;
+}
+
+export function checkSafety(plan: Plan, desired: DesiredState, snapshot: SnapshotData, limits: SafetyLimits): GuardStop[] {
+  const stops: GuardStop[] = [];
+  const reasons = { push: (reason: string, forceable = true) => stops.push({ reason, forceable }) };
+  const provisioned = Object.values(snapshot.users).filter((u) => u.attrs.active).length;
+  const inScope = desired.users.size;
+  if (provisioned > 0 && inScope === 0) {
+    reasons.push(`the directory returned no user in scope, but ${provisioned} users are provisioned: check source.users (base DN, filter) and the bind account's rights`, false);
+  } else if (provisioned > 0) {
+    const shrink = ((provisioned - inScope) / provisioned) * 100;
+    if (shrink > limits.maxShrinkPercent) {
+      reasons.push(`the user scope shrank by ${shrink.toFixed(1)}% (${provisioned} provisioned, ${inScope} in scope), over safety.maxShrinkPercent ${limits.maxShrinkPercent}%`);
+    }
+  }
+  const deprovisions = plan.operations.filter((o) => o.kind === 'deactivateUser' || o.kind === 'deleteUser').length;
+  if (deprovisions > limits.maxDeactivations) {
+    reasons.push(`${deprovisions} users would be deactivated, over safety.maxDeactivations ${limits.maxDeactivations}`);
+  }
+  const groupDeletions = plan.operations.filter((o) => o.kind === 'deleteGroup' && o.reason !== 'renamed').length;
+  if (groupDeletions > limits.maxGroupDeletions) {
+    reasons.push(`${groupDeletions} groups would be deleted, over safety.maxGroupDeletions ${limits.maxGroupDeletions}`);
+  }
+  return stops;
+}

@@ -1,0 +1,285 @@
+import type { UserAttributes, UserField } from '../model.js';
+import { diffUser } from '../plan/plan.js';
+import type { Operation, OperationKind } from '../plan/operations.js';
+import type { ScimClient } from '../scim/client.js';
+import { KeyRejectedError, ScimError } from '../scim/errors.js';
+import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type ScimGroup, type ScimUser } from '../scim/resources.js';
+import type { GroupRecord, Snapshot } from '../state/snapshot.js';
+import { log } from '../log.js';
+import { countInto, type CycleReport } from './report.js';
+
+export interface ApplyContext {
+  client: ScimClient;
+  snapshot: Snapshot;
+  report: CycleReport;
+  managedFields: ReadonlySet<UserField>;
+  adoptExistingGroups: boolean;
+  /** Confirmed operations between two snapshot writes, so that a crash loses little. */
+  checkpointEvery: number;
+}
+
+// Operations of one phase run concurrently (the queue bounds them); phases run in order, because groups need the
+// ids of the users created before them, and deprovisioning comes last.
+const PHASE: Record<OperationKind, number> = {
+  createUser: 0,
+  updateUser: 0,
+  reactivateUser: 0,
+  createGroup: 1,
+  addMembers: 2,
+  removeMembers: 2,
+  deleteGroup: 3,
+  deactivateUser: 4,
+  deleteUser: 4,
+};
+
+/**
+ * Applies a plan, recording each confirmed call in the snapshot. A failed operation is reported and the rest go
+ * on (the next cycle retries it, since the snapshot does not claim it); a rejected key stops everything.
+ */
+export async function applyPlan(operations: readonly Operation[], ctx: ApplyContext): Promise<void> {
+  const phases: Operation[][] = [[], [], [], [], []];
+  for (const op of operations) phases[PHASE[op.kind]]!.push(op);
+  const applier = new Applier(ctx);
+  for (const phase of phases) {
+    // Membership changes of one group run one after another: they are read-modify-write of one member list.
+    const chains = new Map<string, Operation[]>();
+    for (const op of phase) {
+      const key = op.kind === 'addMembers' || op.kind === 'removeMembers' ? `group:${op.groupAnchor}` : `op:${chains.size}`;
+      chains.set(key, [...(chains.get(key) ?? []), op]);
+    }
+    await Promise.all([...chains.values()].map(async (chain) => {
+      for (const op of chain) await applier.run(op);
+    }));
+    applier.throwIfStopped();
+  }
+}
+
+class Applier {
+  private confirmedSinceSave = 0;
+  private stopped: KeyRejectedError | undefined;
+
+  constructor(private readonly ctx: ApplyContext) {}
+
+  throwIfStopped(): void {
+    if (this.stopped) throw this.stopped;
+  }
+
+  async run(op: Operation): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const confirmed = await this.execute(op);
+      if (!confirmed) return;
+      countInto(this.ctx.report.done, op.kind);
+      if (++this.confirmedSinceSave >= this.ctx.checkpointEvery) {
+        this.confirmedSinceSave = 0;
+        await this.ctx.snapshot.save();
+      }
+    } catch (e) {
+      if (e instanceof KeyRejectedError) {
+        this.stopped ??= e;
+        this.ctx.client.transport.clear();
+        return;
+      }
+      const err = e instanceof ScimError ? e : undefined;
+      const failure = {
+        operation: op.kind,
+        resource: err?.resource ?? labelOf(op),
+        ...(err?.status !== undefined ? { status: err.status } : {}),
+        detail: err ? err.detail : (e as Error).message,
+      };
+      this.ctx.report.failures.push(failure);
+      log.error(`${failure.operation} failed for ${failure.resource}: ${failure.status ?? 'no answer'} ${failure.detail}`);
+    }
+  }
+
+  private get data() {
+    return this.ctx.snapshot.data;
+  }
+
+  /** Returns false when the operation had nothing left to do (e.g. its group was never created). */
+  private async execute(op: Operation): Promise<boolean> {
+    switch (op.kind) {
+      case 'createUser':
+        await this.createUser(op.anchor, op.attrs, labelOf(op));
+        return true;
+      case 'updateUser':
+      case 'reactivateUser':
+      case 'deactivateUser':
+        return this.updateUser(op.anchor, op.id, op.changes, op.attrs, labelOf(op));
+      case 'deleteUser':
+        await this.ctx.client.deleteUser(op.id, labelOf(op));
+        delete this.data.users[op.anchor];
+        for (const g of Object.values(this.data.groups)) g.members = g.members.filter((m) => m !== op.anchor);
+        return true;
+      case 'createGroup':
+        return this.createGroup(op);
+      case 'addMembers':
+        return this.changeMembers(op.groupAnchor, op.members, 'add', labelOf(op));
+      case 'removeMembers':
+        return this.changeMembers(op.groupAnchor, op.members, 'remove', labelOf(op));
+      case 'deleteGroup':
+        return this.deleteGroup(op);
+    }
+  }
+
+  private async createUser(anchor: string, attrs: UserAttributes, label: string): Promise<void> {
+    try {
+      const created = await this.ctx.client.createUser(userPayload(anchor, attrs), label);
+      if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
+      this.data.users[anchor] = { id: created.id, attrs };
+    } catch (e) {
+      // 409: the account exists already (our earlier POST whose answer was lost, or an account Atlassian links
+      // by email). Never POST again: find it and make it match.
+      if (!(e instanceof ScimError) || e.status !== 409) throw e;
+      const existing = await this.findUser(anchor, attrs.userName, label);
+      if (!existing) throw new ScimError(label, 'POST', 409, `${e.detail}; and no user with externalId ${anchor} or userName ${attrs.userName} could be found to link`);
+      const owner = Object.entries(this.data.users).find(([a, r]) => r.id === existing.id && a !== anchor);
+      if (owner) throw new ScimError(label, 'POST', 409, `${e.detail}; the existing SCIM user ${existing.id} is already linked to directory entry ${owner[0]}`);
+      await this.linkUser(anchor, existing, attrs, label);
+    }
+  }
+
+  private async findUser(anchor: string, userName: string, label: string): Promise<ScimUser | undefined> {
+    return (await this.ctx.client.findUser('externalId', anchor, label)) ?? (await this.ctx.client.findUser('userName', userName, label));
+  }
+
+  /** Adopts an existing SCIM user for this anchor, patching only where it differs from the directory. */
+  private async linkUser(anchor: string, existing: ScimUser, attrs: UserAttributes, label: string): Promise<void> {
+    const operations = userPatchOperations(diffUser(attrsFromScimUser(existing, this.ctx.managedFields), attrs));
+    if (existing.externalId !== anchor) operations.push({ op: 'replace', path: 'externalId', value: anchor });
+    if (operations.length) await this.ctx.client.patchUser(existing.id, operations, label);
+    this.data.users[anchor] = { id: existing.id, attrs };
+    log.info(`linked existing SCIM user ${existing.id} to ${label}`);
+  }
+
+  private async updateUser(anchor: string, id: string, changes: Parameters<typeof userPatchOperations>[0], attrs: UserAttributes, label: string): Promise<boolean> {
+    try {
+      await this.ctx.client.patchUser(id, userPatchOperations(changes), label);
+      this.data.users[anchor] = { id, attrs };
+      return true;
+    } catch (e) {
+      if (!(e instanceof ScimError) || e.status !== 404) throw e;
+    }
+    // 404: the SCIM record was removed behind our back (e.g. deleted in Atlassian Administration).
+    const existing = await this.findUser(anchor, attrs.userName, label);
+    if (existing) {
+      await this.linkUser(anchor, existing, attrs, label);
+      return true;
+    }
+    delete this.data.users[anchor];
+    if (!attrs.active) return true; // nothing left to deactivate
+    await this.createUser(anchor, attrs, label);
+    return true;
+  }
+
+  private memberIds(anchors: readonly string[]): { ids: string[]; anchors: string[] } {
+    const ids: string[] = [];
+    const known: string[] = [];
+    for (const a of anchors) {
+      const id = this.data.users[a]?.id;
+      if (id) {
+        ids.push(id);
+        known.push(a);
+      }
+    }
+    return { ids, anchors: known };
+  }
+
+  private async createGroup(op: Extract<Operation, { kind: 'createGroup' }>): Promise<boolean> {
+    const label = labelOf(op);
+    // Members whose create failed this cycle are left out; the next cycle adds them.
+    const members = this.memberIds(op.members);
+    const previous = this.data.groups[op.anchor];
+    const retired = [...(previous?.retired ?? []), ...(op.renamedFrom ? [op.renamedFrom] : [])];
+    let record: GroupRecord;
+    try {
+      const created = await this.ctx.client.createGroup(groupPayload(op.anchor, op.displayName, members.ids), label);
+      if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
+      record = { id: created.id, displayName: op.displayName, members: members.anchors };
+    } catch (e) {
+      if (!(e instanceof ScimError) || e.status !== 409) throw e;
+      record = await this.adoptGroup(op.anchor, op.displayName, label, e);
+      const missing = members.anchors.filter((a) => !record.members.includes(a));
+      if (missing.length) {
+        await this.ctx.client.addMembers(record.id, this.memberIds(missing).ids, label);
+        record.members.push(...missing);
+      }
+    }
+    if (retired.length) record.retired = retired;
+    this.data.groups[op.anchor] = record;
+    return true;
+  }
+
+  /** A 409 on create: the name is taken. Ours (same externalId, or a lost answer) or adoptable: link it. */
+  private async adoptGroup(anchor: string, displayName: string, label: string, conflict: ScimError): Promise<GroupRecord> {
+    const existing: ScimGroup | undefined = await this.ctx.client.findGroupByName(displayName, label);
+    if (!existing) throw new ScimError(label, 'POST', 409, `${conflict.detail}; and no group named "${displayName}" could be found`);
+    if (existing.externalId !== anchor && !this.ctx.adoptExistingGroups) {
+      throw new ScimError(label, 'POST', 409, `a group named "${displayName}" already exists on the SCIM side and target.adoptExistingGroups is false`);
+    }
+    const anchorById = new Map(Object.entries(this.data.users).map(([a, r]) => [r.id, a]));
+    const members = (existing.members ?? []).flatMap((m) => anchorById.get(m.value) ?? []);
+    log.info(`linked existing SCIM group ${existing.id} to ${label}`);
+    return { id: existing.id, displayName, members };
+  }
+
+  private async changeMembers(groupAnchor: string, anchors: readonly string[], how: 'add' | 'remove', label: string): Promise<boolean> {
+    const record = this.data.groups[groupAnchor];
+    if (!record) return false; // its create failed; reported there
+    const { ids, anchors: known } = this.memberIds(anchors);
+    if (ids.length) {
+      try {
+        if (how === 'add') await this.ctx.client.addMembers(record.id, ids, label);
+        else await this.ctx.client.removeMembers(record.id, ids, label);
+      } catch (e) {
+        // The group is gone on the SCIM side: forget it, so the next cycle creates it again with its members.
+        if (e instanceof ScimError && e.status === 404) delete this.data.groups[groupAnchor];
+        throw e;
+      }
+    }
+    if (how === 'add') {
+      const set = new Set(record.members);
+      for (const a of known) set.add(a);
+      record.members = [...set];
+    } else {
+      // Users with no SCIM record are no members anywhere: dropping them needs no call.
+      const gone = new Set(anchors);
+      record.members = record.members.filter((m) => !gone.has(m));
+    }
+    return ids.length > 0;
+  }
+
+  private async deleteGroup(op: Extract<Operation, { kind: 'deleteGroup' }>): Promise<boolean> {
+    const record = this.data.groups[op.groupAnchor];
+    if (op.reason === 'renamed') {
+      // Only once the new group exists: if its create failed, the old group keeps the members.
+      if (!record?.retired?.some((r) => r.id === op.id)) return false;
+      await this.ctx.client.deleteGroup(op.id, labelOf(op));
+      record.retired = record.retired.filter((r) => r.id !== op.id);
+      if (record.retired.length === 0) delete record.retired;
+      return true;
+    }
+    await this.ctx.client.deleteGroup(op.id, labelOf(op));
+    if (record && record.id === op.id) delete this.data.groups[op.groupAnchor];
+    return true;
+  }
+}
+
+export function labelOf(op: Operation): string {
+  switch (op.kind) {
+    case 'createUser':
+      return `user ${op.attrs.userName} (${op.dn})`;
+    case 'updateUser':
+    case 'reactivateUser':
+    case 'deactivateUser':
+      return `user ${op.userName}${op.dn ? ` (${op.dn})` : ''}`;
+    case 'deleteUser':
+      return `user ${op.userName}`;
+    case 'createGroup':
+      return `group "${op.displayName}" (${op.dn})`;
+    case 'addMembers':
+    case 'removeMembers':
+    case 'deleteGroup':
+      return `group "${op.displayName}"`;
+  }
+}

@@ -1,0 +1,134 @@
+import type { Config } from '../config/load.js';
+import { DirectoryError } from '../directory/connection.js';
+import { readDesiredState } from '../directory/reader.js';
+import { log } from '../log.js';
+import type { DesiredState, UserField } from '../model.js';
+import { checkSafety } from '../plan/guard.js';
+import type { Plan } from '../plan/operations.js';
+import { planSync } from '../plan/plan.js';
+import { ScimClient } from '../scim/client.js';
+import { KeyRejectedError, ScimError } from '../scim/errors.js';
+import { ScimTransport } from '../scim/transport.js';
+import { Snapshot } from '../state/snapshot.js';
+import { applyPlan } from './apply.js';
+import { rebuildSnapshot } from './rebuild.js';
+import { countInto, newReport, type CycleReport } from './report.js';
+
+export interface CycleOptions {
+  dryRun?: boolean;
+  force?: boolean;
+  rebuildState?: boolean;
+}
+
+export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
+
+export interface CycleOutcome {
+  report: CycleReport;
+  /** The plan, when the cycle got as far as planning. */
+  plan?: Plan;
+  desired?: DesiredState;
+}
+
+export function scimClientFor(config: Config): ScimClient {
+  const t = config.target;
+  return new ScimClient(
+    new ScimTransport({
+      baseUrl: t.url,
+      token: () => t.token,
+      requestsPerSecond: t.rateLimit.requestsPerSecond,
+      concurrency: t.rateLimit.concurrency,
+      timeoutSeconds: t.timeoutSeconds,
+      maxRetries: t.maxRetries,
+      maxRetryWaitSeconds: t.maxRetryWaitSeconds,
+    }),
+  );
+}
+
+/**
+ * One cycle: read the whole scope, plan against the snapshot (rebuilt from the SCIM side when missing), check
+ * the guards, apply. Nothing is written anywhere before the directory read completed and the guards passed.
+ */
+export async function runCycle(config: Config, options: CycleOptions = {}): Promise<CycleOutcome> {
+  const started = Date.now();
+  const report = newReport(config.state.path);
+  const client = scimClientFor(config);
+  const outcome: CycleOutcome = { report };
+  const finish = (result: CycleReport['result'], exitCode: number, error?: string): CycleOutcome => {
+    report.result = result;
+    report.exitCode = exitCode;
+    if (error) report.error = error;
+    report.calls = { ...client.transport.stats };
+    report.durationMs = Date.now() - started;
+    return outcome;
+  };
+  let snapshot: Snapshot | undefined;
+  try {
+    snapshot = await Snapshot.open(config.state.path);
+    const { desired, counts } = await readDesiredState(config, config.mapping);
+    outcome.desired = desired;
+    report.directory = {
+      userEntries: counts.userEntries,
+      groupEntries: counts.groupEntries,
+      usersInScope: desired.users.size,
+      groupsInScope: desired.groups.size,
+      membersOutsideScope: desired.membersOutsideScope,
+    };
+    report.skipped = desired.skipped;
+    for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
+
+    const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
+    managed.add('active');
+    if (!snapshot.existed || options.rebuildState) {
+      log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
+      const rebuilt = await rebuildSnapshot(client, desired, managed);
+      snapshot.replace(rebuilt.data);
+      report.rebuild = rebuilt.counts;
+    }
+
+    const plan = planSync(desired, snapshot.data, { membersPerPatch: config.target.membersPerPatch, deprovision: config.target.deprovision });
+    outcome.plan = plan;
+    for (const op of plan.operations) countInto(report.planned, op.kind);
+    report.warnings.push(...plan.warnings);
+    for (const w of plan.warnings) log.warn(w);
+
+    const stops = checkSafety(plan, desired, snapshot.data, config.safety);
+    const holding = stops.filter((s) => !s.forceable || !options.force);
+    if (stops.length) report.guard = stops.map((s) => s.reason + (s.forceable ? (options.force ? ' (overridden by --force)' : ' (rerun with --force if this is intended)') : ''));
+    if (holding.length && !options.dryRun) {
+      for (const s of holding) log.error(`safety guard: ${s.reason}`);
+      return finish('guard-stopped', EXIT.guard, `stopped by a safety guard before any write: ${holding.map((s) => s.reason).join('; ')}`);
+    }
+    if (options.dryRun) return finish('dry-run', holding.length ? EXIT.guard : EXIT.ok);
+
+    if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
+    try {
+      await applyPlan(plan.operations, {
+        client,
+        snapshot,
+        report,
+        managedFields: managed,
+        adoptExistingGroups: config.target.adoptExistingGroups,
+        checkpointEvery: config.state.checkpointEvery,
+      });
+    } finally {
+      await snapshot.save();
+    }
+    if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
+    return finish('success', EXIT.ok);
+  } catch (e) {
+    if (e instanceof KeyRejectedError) {
+      log.error(e.message);
+      return finish('key-rejected', EXIT.keyRejected, e.message);
+    }
+    if (e instanceof DirectoryError) {
+      log.error(`directory read failed, nothing was written: ${e.message}`);
+      return finish('directory-failed', EXIT.failed, e.message);
+    }
+    if (e instanceof ScimError) {
+      log.error(e.message);
+      return finish('scim-failed', EXIT.failed, e.message);
+    }
+    log.error(`unexpected error: ${(e as Error).stack ?? String(e)}`);
+    return finish('failed', EXIT.failed, (e as Error).message);
+  }
+}

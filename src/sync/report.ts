@@ -1,0 +1,96 @@
+import type { Skip } from '../model.js';
+import { OPERATION_KINDS, type OperationKind } from '../plan/operations.js';
+import type { CallStats } from '../scim/transport.js';
+
+export type CycleResult = 'failed' | 'success' | 'completed-with-failures' | 'directory-failed' | 'scim-failed' | 'key-rejected' | 'guard-stopped' | 'dry-run';
+
+export interface OperationFailure {
+  operation: OperationKind;
+  resource: string;
+  status?: number;
+  detail: string;
+}
+
+/** What one cycle did, for the admin: printed at the end, and the JSON form for scripts. */
+export interface CycleReport {
+  startedAt: string;
+  durationMs: number;
+  result: CycleResult;
+  exitCode: number;
+  error?: string;
+  directory: { userEntries: number; groupEntries: number; usersInScope: number; groupsInScope: number; membersOutsideScope: number };
+  skipped: Skip[];
+  rebuild?: { linkedUsers: number; linkedGroups: number; scimUsersNotInScope: number; scimGroupsNotInScope: number };
+  planned: Partial<Record<OperationKind, number>>;
+  done: Partial<Record<OperationKind, number>>;
+  failures: OperationFailure[];
+  warnings: string[];
+  guard?: string[];
+  calls: CallStats;
+  statePath: string;
+}
+
+export function newReport(statePath: string): CycleReport {
+  return {
+    startedAt: new Date().toISOString(),
+    durationMs: 0,
+    result: 'success',
+    exitCode: 0,
+    directory: { userEntries: 0, groupEntries: 0, usersInScope: 0, groupsInScope: 0, membersOutsideScope: 0 },
+    skipped: [],
+    planned: {},
+    done: {},
+    failures: [],
+    warnings: [],
+    calls: { requests: 0, writes: 0, byMethod: {}, byStatus: {}, rateLimited: 0, retries: 0 },
+    statePath,
+  };
+}
+
+export function countInto(counts: Partial<Record<OperationKind, number>>, kind: OperationKind): void {
+  counts[kind] = (counts[kind] ?? 0) + 1;
+}
+
+const LABELS: Record<OperationKind, string> = {
+  createUser: 'users created',
+  updateUser: 'users updated',
+  reactivateUser: 'users reactivated',
+  createGroup: 'groups created',
+  addMembers: 'member additions (batches)',
+  removeMembers: 'member removals (batches)',
+  deleteGroup: 'groups deleted',
+  deactivateUser: 'users deactivated',
+  deleteUser: 'users deleted',
+};
+
+export function renderReport(r: CycleReport): string {
+  const lines: string[] = [];
+  const verb = r.result === 'dry-run' ? 'would do' : 'done';
+  lines.push(`ldap-scim cycle: ${r.result} (exit ${r.exitCode}) in ${(r.durationMs / 1000).toFixed(1)} s`);
+  if (r.error) lines.push(`  error: ${r.error}`);
+  const d = r.directory;
+  lines.push(`  directory: ${d.userEntries} user entries, ${d.groupEntries} group entries read; ${d.usersInScope} users and ${d.groupsInScope} groups to sync`);
+  if (r.rebuild) {
+    lines.push(
+      `  state rebuilt from the SCIM side: ${r.rebuild.linkedUsers} users and ${r.rebuild.linkedGroups} groups linked; ` +
+        `${r.rebuild.scimUsersNotInScope} SCIM users and ${r.rebuild.scimGroupsNotInScope} groups are not in the directory scope and were left alone`,
+    );
+  }
+  const kinds = OPERATION_KINDS.filter((k) => r.planned[k]);
+  if (kinds.length === 0) lines.push('  operations: none, the SCIM side already matches the directory');
+  for (const k of kinds) lines.push(`  ${LABELS[k].padEnd(28)} planned ${String(r.planned[k]).padStart(6)}   ${verb} ${String(r.done[k] ?? 0).padStart(6)}`);
+  lines.push(`  SCIM calls: ${r.calls.requests} (${r.calls.writes} writes), ${r.calls.retries} retries, ${r.calls.rateLimited} answered 429`);
+  for (const g of r.guard ?? []) lines.push(`  SAFETY GUARD: ${g}`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  if (r.skipped.length) {
+    lines.push(`  skipped entries (${r.skipped.length}):`);
+    for (const s of r.skipped.slice(0, 50)) lines.push(`    ${s.kind} ${s.dn}: ${s.reason}`);
+    if (r.skipped.length > 50) lines.push(`    … ${r.skipped.length - 50} more in the JSON report (--json)`);
+  }
+  if (r.failures.length) {
+    lines.push(`  failed operations (${r.failures.length}; retried next cycle):`);
+    for (const f of r.failures.slice(0, 50)) lines.push(`    ${f.operation} ${f.resource}: ${f.status ?? 'no answer'} ${f.detail}`);
+  }
+  lines.push(`  state: ${r.statePath}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,146 @@
+import { expect } from 'chai';
+import type { DesiredGroup, DesiredState, DesiredUser, UserAttributes } from '../../src/model.js';
+import { checkSafety } from '../../src/plan/guard.js';
+import { planSync } from '../../src/plan/plan.js';
+import { renderPlanCsv } from '../../src/plan/render.js';
+import { emptySnapshot, type SnapshotData } from '../../src/state/snapshot.js';
+
+const opts = { membersPerPatch: 2, deprovision: 'deactivate' as const };
+const attrs = (n: string, extra: Partial<UserAttributes> = {}): UserAttributes => ({ userName: `${n}@x.test`, email: `${n}@x.test`, active: true, displayName: n, ...extra });
+const user = (n: string, extra: Partial<UserAttributes> = {}): DesiredUser => ({ anchor: n, dn: `uid=${n}`, attrs: attrs(n, extra) });
+const group = (anchor: string, displayName: string, members: string[]): DesiredGroup => ({ anchor, dn: `cn=${displayName}`, displayName, members });
+
+function desired(users: DesiredUser[], groups: DesiredGroup[] = [], skipped: DesiredState['skipped'] = []): DesiredState {
+  return { users: new Map(users.map((u) => [u.anchor, u])), groups: new Map(groups.map((g) => [g.anchor, g])), skipped, membersOutsideScope: 0 };
+}
+
+function snapshotOf(users: [string, UserAttributes][], groups: SnapshotData['groups'] = {}): SnapshotData {
+  const s = emptySnapshot();
+  for (const [anchor, a] of users) s.users[anchor] = { id: `id-${anchor}`, attrs: a };
+  s.groups = groups;
+  return s;
+}
+
+describe('planner', () => {
+  it('creates users then groups with members in batches, in that order', () => {
+    const plan = planSync(desired([user('a'), user('b'), user('c')], [group('g', 'eng', ['a', 'b', 'c'])]), emptySnapshot(), opts);
+    expect(plan.operations.map((o) => o.kind)).to.deep.equal(['createUser', 'createUser', 'createUser', 'createGroup', 'addMembers']);
+    const create = plan.operations[3] as { members: string[] };
+    expect(create.members).to.deep.equal(['a', 'b']);
+    expect((plan.operations[4] as { members: string[] }).members).to.deep.equal(['c']);
+  });
+
+  it('makes no operation at all when nothing changed', () => {
+    const snap = snapshotOf([['a', attrs('a')]], { g: { id: 'gid', displayName: 'eng', members: ['a'] } });
+    expect(planSync(desired([user('a')], [group('g', 'eng', ['a'])]), snap, opts).operations).to.deep.equal([]);
+  });
+
+  it('patches only the changed fields, and removes a field that lost its value', () => {
+    const snap = snapshotOf([['a', attrs('a', { title: 'Dev', department: 'R&D' })]]);
+    const [op] = planSync(desired([user('a', { title: 'Lead' })]), snap, opts).operations;
+    expect(op).to.deep.include({ kind: 'updateUser', id: 'id-a' });
+    expect((op as { changes: unknown[] }).changes).to.deep.equal([
+      { field: 'title', from: 'Dev', to: 'Lead' },
+      { field: 'department', from: 'R&D' },
+    ]);
+  });
+
+  it('deactivates users who left the scope, last, and reactivates those who come back', () => {
+    const snap = snapshotOf([
+      ['gone', attrs('gone')],
+      ['back', attrs('back', { active: false })],
+      ['stay', attrs('stay')],
+    ]);
+    const plan = planSync(desired([user('stay', { title: 'New' }), user('back')]), snap, opts);
+    expect(plan.operations.map((o) => `${o.kind}:${'anchor' in o ? o.anchor : ''}`)).to.deep.equal([
+      'updateUser:stay',
+      'reactivateUser:back',
+      'deactivateUser:gone',
+    ]);
+  });
+
+  it('never deprovisions a user whose entry is still there but was skipped', () => {
+    const snap = snapshotOf([['a', attrs('a')]]);
+    const plan = planSync(desired([], [], [{ dn: 'uid=a', kind: 'user', reason: 'shared email', anchor: 'a' }]), snap, opts);
+    expect(plan.operations).to.deep.equal([]);
+  });
+
+  it('does not create a disabled account that was never provisioned', () => {
+    expect(planSync(desired([user('d', { active: false })]), emptySnapshot(), opts).operations).to.deep.equal([]);
+  });
+
+  it('deletes users instead when target.deprovision is delete', () => {
+    const plan = planSync(desired([]), snapshotOf([['a', attrs('a')]]), { ...opts, deprovision: 'delete' });
+    expect(plan.operations).to.deep.equal([{ kind: 'deleteUser', anchor: 'a', id: 'id-a', userName: 'a@x.test' }]);
+  });
+
+  it('adds and removes members in batches against the snapshot', () => {
+    const snap = snapshotOf([], { g: { id: 'gid', displayName: 'eng', members: ['a', 'b', 'c'] } });
+    const plan = planSync(desired([], [group('g', 'eng', ['a', 'd', 'e', 'f'])]), snap, opts);
+    expect(plan.operations.map((o) => [o.kind, (o as { members: string[] }).members])).to.deep.equal([
+      ['addMembers', ['d', 'e']],
+      ['addMembers', ['f']],
+      ['removeMembers', ['b', 'c']],
+    ]);
+  });
+
+  it('turns a rename into create + delete, with a warning about lost permissions', () => {
+    const snap = snapshotOf([['a', attrs('a')]], { g: { id: 'old', displayName: 'eng', members: ['a'] } });
+    const plan = planSync(desired([user('a')], [group('g', 'engineering', ['a'])]), snap, opts);
+    expect(plan.operations).to.deep.equal([
+      { kind: 'createGroup', anchor: 'g', dn: 'cn=engineering', displayName: 'engineering', members: ['a'], renamedFrom: { id: 'old', displayName: 'eng' } },
+      { kind: 'deleteGroup', groupAnchor: 'g', id: 'old', displayName: 'eng', reason: 'renamed' },
+    ]);
+    expect(plan.warnings[0]).to.match(/permissions granted to "eng" are lost/);
+  });
+
+  it('keeps a group whose name changed only in letter case, with a warning', () => {
+    const snap = snapshotOf([], { g: { id: 'gid', displayName: 'Eng', members: [] } });
+    const plan = planSync(desired([], [group('g', 'eng', [])]), snap, opts);
+    expect(plan.operations).to.deep.equal([]);
+    expect(plan.warnings[0]).to.match(/letter case only/);
+  });
+
+  it('finishes a rename interrupted before the old group was deleted', () => {
+    const snap = snapshotOf([], { g: { id: 'new', displayName: 'engineering', members: [], retired: [{ id: 'old', displayName: 'eng' }] } });
+    const plan = planSync(desired([], [group('g', 'engineering', [])]), snap, opts);
+    expect(plan.operations).to.deep.equal([{ kind: 'deleteGroup', groupAnchor: 'g', id: 'old', displayName: 'eng', reason: 'renamed' }]);
+  });
+
+  it('deletes groups that left the scope', () => {
+    const snap = snapshotOf([], { g: { id: 'gid', displayName: 'eng', members: [] } });
+    expect(planSync(desired([]), snap, opts).operations).to.deep.equal([
+      { kind: 'deleteGroup', groupAnchor: 'g', id: 'gid', displayName: 'eng', reason: 'left the directory scope' },
+    ]);
+  });
+
+  describe('safety guard', () => {
+    const limits = { maxDeactivations: 1, maxGroupDeletions: 5, maxShrinkPercent: 50 };
+    it('stops an empty scope whatever the thresholds, and --force cannot override it', () => {
+      const snap = snapshotOf([['a', attrs('a')]]);
+      const d = desired([]);
+      const stops = checkSafety(planSync(d, snap, opts), d, snap, { ...limits, maxDeactivations: 100, maxShrinkPercent: 100 });
+      expect(stops).to.have.length(1);
+      expect(stops[0]).to.deep.include({ forceable: false });
+    });
+    it('stops more deactivations than allowed', () => {
+      const snap = snapshotOf([['a', attrs('a')], ['b', attrs('b')], ['c', attrs('c')], ['d', attrs('d')]]);
+      const d = desired([user('c'), user('d')]);
+      const stops = checkSafety(planSync(d, snap, opts), d, snap, limits);
+      expect(stops.map((s) => s.reason)).to.deep.equal(['2 users would be deactivated, over safety.maxDeactivations 1']);
+    });
+    it('lets an ordinary plan through', () => {
+      const snap = snapshotOf([['a', attrs('a')]]);
+      const d = desired([user('a', { title: 'x' }), user('b')]);
+      expect(checkSafety(planSync(d, snap, opts), d, snap, limits)).to.deep.equal([]);
+    });
+  });
+
+  it('renders a CSV that a spreadsheet cannot execute', () => {
+    const plan = planSync(desired([user('a'), user('=1+1')]), emptySnapshot(), opts);
+    const lines = renderPlanCsv(plan).split('\n');
+    expect(lines[0]).to.equal('action,type,name,anchor,dn,details');
+    expect(lines[1]).to.equal('createUser,user,a@x.test,a,uid=a,active=true');
+    expect(lines[2]).to.equal("createUser,user,'=1+1@x.test,'=1+1,uid==1+1,active=true");
+  });
+});
