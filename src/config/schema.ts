@@ -115,12 +115,6 @@ export const configSchema = z.strictObject({
       maxShrinkPercent: z.number({ error: 'must be a percentage' }).min(0).max(100, { error: 'must be at most 100' }).default(20),
     })
     .default({ maxDeactivations: 500, maxGroupDeletions: 50, maxShrinkPercent: 20 }),
-  limits: z
-    .strictObject({
-      usersPerDirectory: positiveInt().default(150000),
-      membersPerGroup: positiveInt().default(35000),
-    })
-    .default({ usersPerDirectory: 150000, membersPerGroup: 35000 }),
   server: z
     .strictObject({ host: text().default('127.0.0.1'), port: nonNegativeInt().max(65535).default(9464) })
     .default({ host: '127.0.0.1', port: 9464 }),
