@@ -109,6 +109,6 @@ export function attrsFromScimUser(user: ScimUser, managed: ReadonlySet<UserField
   return attrs;
 }
 
-export function groupPayload(anchor: string, displayName: string, memberIds: readonly string[]): Record<string, unknown> {
-  return { schemas: [SCHEMA_GROUP], displayName, externalId: anchor, members: memberIds.map((value) => ({ value })) };
+export function groupPayload(externalId: string | undefined, displayName: string, memberIds: readonly string[]): Record<string, unknown> {
+  return { schemas: [SCHEMA_GROUP], displayName, ...(externalId ? { externalId } : {}), members: memberIds.map((value) => ({ value })) };
 }

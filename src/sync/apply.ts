@@ -193,12 +193,15 @@ class Applier {
     const retired = [...(previous?.retired ?? []), ...(op.renamedFrom ? [op.renamedFrom] : [])];
     let record: GroupRecord;
     try {
-      const created = await this.ctx.client.createGroup(groupPayload(op.anchor, op.displayName, members.ids), label);
+      // The old group of a rename still carries our externalId until it is deleted, and SCIM servers keep
+      // externalId unique: the new group goes without it (it is linked by name, as Atlassian documents).
+      const externalId = retired.length ? undefined : op.anchor;
+      const created = await this.ctx.client.createGroup(groupPayload(externalId, op.displayName, members.ids), label);
       if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
       record = { id: created.id, displayName: op.displayName, members: members.anchors };
     } catch (e) {
       if (!(e instanceof ScimError) || e.status !== 409) throw e;
-      record = await this.adoptGroup(op.anchor, op.displayName, label, e);
+      record = await this.adoptGroup(op.anchor, op.displayName, label, e, retired.length > 0);
       const missing = members.anchors.filter((a) => !record.members.includes(a));
       if (missing.length) {
         await this.ctx.client.addMembers(record.id, this.memberIds(missing).ids, label);
@@ -210,11 +213,15 @@ class Applier {
     return true;
   }
 
-  /** A 409 on create: the name is taken. Ours (same externalId, or a lost answer) or adoptable: link it. */
-  private async adoptGroup(anchor: string, displayName: string, label: string, conflict: ScimError): Promise<GroupRecord> {
+  /**
+   * A 409 on create: the name is taken. Ours (same externalId; or, for a rename, no externalId: the answer to our
+   * own POST was lost) or adoptable: link it.
+   */
+  private async adoptGroup(anchor: string, displayName: string, label: string, conflict: ScimError, renaming: boolean): Promise<GroupRecord> {
     const existing: ScimGroup | undefined = await this.ctx.client.findGroupByName(displayName, label);
     if (!existing) throw new ScimError(label, 'POST', 409, `${conflict.detail}; and no group named "${displayName}" could be found`);
-    if (existing.externalId !== anchor && !this.ctx.adoptExistingGroups) {
+    const ours = existing.externalId === anchor || (renaming && !existing.externalId);
+    if (!ours && !this.ctx.adoptExistingGroups) {
       throw new ScimError(label, 'POST', 409, `a group named "${displayName}" already exists on the SCIM side and target.adoptExistingGroups is false`);
     }
     const anchorById = new Map(Object.entries(this.data.users).map(([a, r]) => [r.id, a]));
