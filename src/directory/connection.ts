@@ -32,7 +32,8 @@ export async function openDirectory(source: Config['source']): Promise<Client> {
   if (tlsOptions && !source.tls.rejectUnauthorized) {
     log.warn('TLS certificate verification of the directory is OFF (source.tls.rejectUnauthorized: false): anyone between this host and the directory can read the bind password. Set source.tls.caFile instead.');
   }
-  if (!secure && !source.tls.startTls) {
+  // Plain LDAP to the loopback (the connector on the directory host itself, or a tunnel) never leaves the machine.
+  if (!secure && !source.tls.startTls && !isLoopbackUrl(source.url)) {
     log.warn(`the directory connection ${source.url} is not encrypted: the bind password and every entry cross the network in clear. Use ldaps:// or source.tls.startTls: true.`);
   }
   const client = new Client({
@@ -51,6 +52,15 @@ export async function openDirectory(source: Config['source']): Promise<Client> {
     throw new DirectoryError(`cannot bind to ${source.url} as ${source.bindDn}: ${describeLdapError(e)}`);
   }
   return client;
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || host.startsWith('127.');
+  } catch {
+    return false;
+  }
 }
 
 export function describeLdapError(e: unknown): string {
