@@ -1,8 +1,3 @@
-// chai 6 ships no .d.ts and @types/chai is not a devDependency (package.json is not ours to change):
-// without this, `tsc -p test/tsconfig.json` fails with TS7016. ts-ignore (not ts-expect-error) so
-// it stays clean once types are added.
-// eslint-disable-next-line @typescript-eslint/ban-ts-comment
-// @ts-ignore TS7016
 import { expect } from "chai";
 import { startBetterAuthScim, type BetterAuthScimInternal } from "../support/better-auth-scim.js";
 

@@ -36,6 +36,10 @@ export interface ConfigParams {
   token: string;
   /** Extra YAML appended at the end (top-level keys). */
   extra?: string;
+  /** Default 25, so the sample directory takes several pages. */
+  pageSize?: number;
+  /** Extra YAML inside `source:` (indented two spaces). */
+  sourceExtra?: string;
 }
 
 /** Writes a config the way an admin would (secrets through the environment) and loads it. */
@@ -50,8 +54,8 @@ export function writeConfig(p: ConfigParams, dir = mkdtempSync(path.join(tmpdir(
   bindPasswordFile: ldap.pw
   users: { baseDn: "ou=people,${p.suffix}" }
   groups: { baseDn: "ou=groups,${p.suffix}" }
-  pageSize: 25
-target:
+  pageSize: ${p.pageSize ?? 25}
+${p.sourceExtra ?? ''}target:
   url: ${p.scimUrl}
   tokenFile: scim.key
   rateLimit: { requestsPerSecond: 200, concurrency: 4 }
