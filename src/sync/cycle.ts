@@ -87,6 +87,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
 
     const plan = planSync(desired, snapshot.data, { membersPerPatch: config.target.membersPerPatch, deprovision: config.target.deprovision });
     outcome.plan = plan;
+    report.planMade = true;
     for (const op of plan.operations) countInto(report.planned, op.kind);
     report.warnings.push(...plan.warnings);
     for (const w of plan.warnings) log.warn(w);

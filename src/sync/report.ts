@@ -21,6 +21,8 @@ export interface CycleReport {
   directory: { userEntries: number; groupEntries: number; usersInScope: number; groupsInScope: number; membersOutsideScope: number };
   skipped: Skip[];
   rebuild?: { linkedUsers: number; linkedGroups: number; scimUsersNotInScope: number; scimGroupsNotInScope: number };
+  /** False when the cycle stopped before a plan was made (directory or SCIM failure while reading). */
+  planMade: boolean;
   planned: Partial<Record<OperationKind, number>>;
   done: Partial<Record<OperationKind, number>>;
   failures: OperationFailure[];
@@ -38,6 +40,7 @@ export function newReport(statePath: string): CycleReport {
     exitCode: 0,
     directory: { userEntries: 0, groupEntries: 0, usersInScope: 0, groupsInScope: 0, membersOutsideScope: 0 },
     skipped: [],
+    planMade: false,
     planned: {},
     done: {},
     failures: [],
@@ -77,7 +80,8 @@ export function renderReport(r: CycleReport): string {
     );
   }
   const kinds = OPERATION_KINDS.filter((k) => r.planned[k]);
-  if (kinds.length === 0) lines.push('  operations: none, the SCIM side already matches the directory');
+  if (!r.planMade) lines.push('  operations: none planned, the cycle stopped before planning');
+  else if (kinds.length === 0) lines.push('  operations: none, the SCIM side already matches the directory');
   for (const k of kinds) lines.push(`  ${LABELS[k].padEnd(28)} planned ${String(r.planned[k]).padStart(6)}   ${verb} ${String(r.done[k] ?? 0).padStart(6)}`);
   lines.push(`  SCIM calls: ${r.calls.requests} (${r.calls.writes} writes), ${r.calls.retries} retries, ${r.calls.rateLimited} answered 429`);
   for (const g of r.guard ?? []) lines.push(`  SAFETY GUARD: ${g}`);

@@ -5,6 +5,7 @@ import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
 import { readDesiredState } from '../../src/directory/reader.js';
 import { runCycle } from '../../src/sync/cycle.js';
+import { renderReport } from '../../src/sync/report.js';
 import { listAll, scimRequest, type ViewGroup, type ViewUser } from '../support/scim-view.js';
 import { expectScimMatchesDirectory, startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
 
@@ -153,6 +154,7 @@ for (const kind of ['sandbox', 'better-auth'] as const) {
       const { report } = await runCycle(broken);
       expect(report.exitCode).to.equal(1);
       expect(report.result).to.equal('directory-failed');
+      expect(renderReport(report)).to.match(/operations: none planned, the cycle stopped before planning/);
       expect(report.calls.requests).to.equal(0);
       expect(readFileSync(config.state.path).equals(before)).to.equal(true);
     });
