@@ -8,6 +8,7 @@ import { renderPlanCsv, renderPlanJson, renderPlanTable } from './plan/render.js
 import { startSandbox } from './sandbox/server.js';
 import { EXIT, runCycle } from './sync/cycle.js';
 import { renderReport } from './sync/report.js';
+import { renderCheck, runCheck } from './sync/check.js';
 
 function loadOrExit(file: string): Config {
   try {
@@ -71,6 +72,17 @@ program
     }
     process.stderr.write(renderReport(report) + '\n');
     process.exitCode = report.exitCode;
+  });
+
+program
+  .command('check')
+  .description('bind and count the scope, try the SCIM key with one read, look at the state file; writes nothing')
+  .requiredOption('-c, --config <file>', 'the YAML configuration')
+  .action(async (opts: { config: string }) => {
+    const config = loadOrExit(opts.config);
+    const result = await runCheck(config);
+    process.stdout.write(renderCheck(result) + '\n');
+    process.exitCode = result.exitCode;
   });
 
 program

@@ -57,6 +57,12 @@ export class ScimClient {
     await this.deleteIgnoringMissing(`/Groups/${encodeURIComponent(id)}`, label);
   }
 
+  /** One small read: proves the key works without writing anything. */
+  async countUsers(label: string): Promise<number | undefined> {
+    const page = await this.transport.request<ListResponse<ScimUser>>('GET', '/Users', label, undefined, { startIndex: 1, count: 1 });
+    return page.body?.totalResults;
+  }
+
   /** Every resource of a kind, 100 per page (Atlassian's maximum), until totalResults is reached. */
   async *list<T>(kind: 'Users' | 'Groups'): AsyncGenerator<T[]> {
     let startIndex = 1;

@@ -1,0 +1,101 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
+import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
+import { startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
+
+const SUFFIX = 'dc=example,dc=test';
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, LDAP_SCIM_LOG_LEVEL: 'warn' }, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+// The commands as an admin runs them: the built dist/cli.js (npm test builds first), real slapd, the sandbox.
+describe('ldap-scim command line', function () {
+  this.timeout(60_000);
+  let slapd: ThrowawaySlapd;
+  let scim: ScimUnderTest;
+  let config: ReturnType<typeof writeConfig>;
+
+  before(async function () {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
+    slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: sampleDirectoryLdif({ suffix: SUFFIX, users: 30 }).ldif });
+    scim = await startScim('sandbox');
+    config = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token });
+  });
+  after(async () => {
+    await scim?.stop();
+    await slapd?.stop();
+  });
+
+  it('check binds, counts the scope, tries the key with a read, and writes nothing', async () => {
+    const run = await cli(['check', '--config', config.file]);
+    expect(run.code, run.stdout + run.stderr).to.equal(0);
+    expect(run.stdout).to.match(/^ok +directory .*30 user entries.*27 users and 4 groups would be synced, 4 entries skipped/m);
+    expect(run.stdout).to.match(/^ok +scim .*accepted the API key \(sha256:[0-9a-f]{12}\); it holds 0 users/m);
+    expect(run.stdout).to.match(/^ok +state .*does not exist yet/m);
+    expect(scim.sandbox!.writeCount()).to.equal(0);
+    expect(existsSync(path.join(config.dir, 'state', 'snapshot.json'))).to.equal(false);
+  });
+
+  it('check with a rejected key exits 3 and shows the fingerprint, never the key', async () => {
+    const other = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: 'revoked-key-0123456789' });
+    const run = await cli(['check', '--config', other.file]);
+    expect(run.code).to.equal(3);
+    expect(run.stdout).to.match(/^FAIL scim .*rejected/m);
+    expect(run.stdout + run.stderr).to.not.include('revoked-key-0123456789');
+    expect(run.stdout + run.stderr).to.not.include(slapd.rootPassword);
+  });
+
+  it('plan --format csv --out writes the review file, then sync applies it and a second sync writes nothing', async () => {
+    const csv = path.join(config.dir, 'plan.csv');
+    const plan = await cli(['plan', '--config', config.file, '--format', 'csv', '--out', csv]);
+    expect(plan.code, plan.stderr).to.equal(0);
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(rows[0]).to.equal('action,type,name,anchor,dn,details');
+    expect(rows.filter((r) => r.startsWith('createUser,'))).to.have.length(27);
+    expect(scim.sandbox!.writeCount()).to.equal(0);
+
+    const first = await cli(['sync', '--config', config.file, '--json']);
+    expect(first.code, first.stderr).to.equal(0);
+    const report = JSON.parse(first.stdout) as { done: Record<string, number>; calls: { writes: number } };
+    expect(report.done.createUser).to.equal(27);
+    expect(scim.sandbox!.writeCount()).to.equal(report.calls.writes);
+
+    scim.sandbox!.resetRequests();
+    const second = await cli(['sync', '--config', config.file]);
+    expect(second.code).to.equal(0);
+    expect(second.stdout).to.match(/SCIM calls: \d+ \(0 writes\)/);
+    expect(scim.sandbox!.writeCount()).to.equal(0);
+  });
+
+  it('a bad config exits 2 and names the key path and the line', async () => {
+    const text = readFileSync(config.file, 'utf8').replace('requestsPerSecond: 200', 'requestsPerSecond: -3');
+    const bad = path.join(config.dir, 'bad.yaml');
+    writeFileSync(bad, text);
+    const line = text.split('\n').findIndex((l) => l.includes('requestsPerSecond: -3')) + 1;
+    const run = await cli(['sync', '--config', bad]);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.include(`target.rateLimit.requestsPerSecond (line ${line}): must be a positive number`);
+  });
+
+  it('an unknown command or option is a usage error (exit 2)', async () => {
+    expect((await cli(['synk'])).code).to.equal(2);
+    expect((await cli(['sync', '--config', config.file, '--dryrun'])).code).to.equal(2);
+  });
+});
