@@ -9,6 +9,7 @@ import { startSandbox } from './sandbox/server.js';
 import { EXIT, runCycle } from './sync/cycle.js';
 import { renderReport } from './sync/report.js';
 import { renderCheck, runCheck } from './sync/check.js';
+import { explainUser } from './sync/explain.js';
 
 function loadOrExit(file: string): Config {
   try {
@@ -82,6 +83,18 @@ program
     const config = loadOrExit(opts.config);
     const result = await runCheck(config);
     process.stdout.write(renderCheck(result) + '\n');
+    process.exitCode = result.exitCode;
+  });
+
+program
+  .command('explain')
+  .description('one user, step by step: the directory entry, the mapped fields, what was last pushed, what a sync would do')
+  .requiredOption('-c, --config <file>', 'the YAML configuration')
+  .requiredOption('--user <id>', 'a DN, uid, mail or cn; or the userName of a pushed account')
+  .action(async (opts: { config: string; user: string }) => {
+    const config = loadOrExit(opts.config);
+    const result = await explainUser(config, opts.user);
+    process.stdout.write(result.text + '\n');
     process.exitCode = result.exitCode;
   });
 

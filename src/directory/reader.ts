@@ -1,4 +1,4 @@
-import type { Client, Entry } from 'ldapts';
+import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
 import type { Config } from '../config/load.js';
 import type { DesiredState } from '../model.js';
 import { DesiredStateBuilder } from '../mapping/desired-state.js';
@@ -99,4 +99,47 @@ function unique(names: string[]): string[] {
   const seen = new Map<string, string>();
   for (const n of names) if (!seen.has(n.toLowerCase())) seen.set(n.toLowerCase(), n);
   return [...seen.values()];
+}
+
+export interface FoundEntry {
+  dn: string;
+  anchor?: string;
+  /** The attributes the mapping reads, as text. */
+  values: Map<string, string[]>;
+  /** Whether the entry also matches the users filter (and so is read by a cycle). */
+  matchesFilter: boolean;
+}
+
+/**
+ * One user entry for `explain`, by DN, or by uid / mail / cn under the users base. Looked up without the users
+ * filter, so that "why is this person not synced?" can be answered with "they do not match the filter".
+ */
+export async function findUserEntry(config: Config, rules: MappingRules, id: string): Promise<FoundEntry | undefined> {
+  const { source } = config;
+  const dialect = dialectFor(source.kind);
+  const attributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes]);
+  const looksLikeDn = /^[a-z][\w-]*=.+,/i.test(id);
+  const byName = new OrFilter({ filters: ['uid', 'mail', 'cn'].map((attribute) => new EqualityFilter({ attribute, value: id })) }).toString();
+  const client = await openDirectory(source);
+  try {
+    const search = (base: string, scope: 'base' | 'one' | 'sub', filter: string) =>
+      client.search(base, { scope, filter, attributes, sizeLimit: 2, timeLimit: source.timeLimitSeconds, explicitBufferAttributes: dialect.binaryAttributes });
+    let found;
+    try {
+      found = looksLikeDn
+        ? (await search(id, 'base', '(objectClass=*)')).searchEntries
+        : (await search(source.users.baseDn, source.users.scope, byName)).searchEntries;
+    } catch (e) {
+      if ((e as { code?: number }).code === 32) return undefined; // noSuchObject: a DN that is not there
+      throw new DirectoryError(`looking up ${id} under ${source.users.baseDn} failed: ${describeLdapError(e)}`);
+    }
+    const entry = found[0];
+    if (!entry) return undefined;
+    const values = valuesOf(entry);
+    const inScope = (await search(entry.dn, 'base', source.usersFilter)).searchEntries.length > 0;
+    const underBase = entry.dn.toLowerCase().endsWith(source.users.baseDn.toLowerCase());
+    return { dn: entry.dn, anchor: dialect.anchorOf(values), values: textValues(values), matchesFilter: inScope && underBase };
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
 }

@@ -9,7 +9,7 @@ import { planSync } from '../plan/plan.js';
 import { ScimClient } from '../scim/client.js';
 import { KeyRejectedError, ScimError } from '../scim/errors.js';
 import { ScimTransport } from '../scim/transport.js';
-import { Snapshot } from '../state/snapshot.js';
+import { Snapshot, type SnapshotData } from '../state/snapshot.js';
 import { applyPlan } from './apply.js';
 import { rebuildSnapshot } from './rebuild.js';
 import { countInto, newReport, type CycleReport } from './report.js';
@@ -27,6 +27,8 @@ export interface CycleOutcome {
   /** The plan, when the cycle got as far as planning. */
   plan?: Plan;
   desired?: DesiredState;
+  /** The snapshot the plan was made against (rebuilt in memory on a dry run without a state file). */
+  snapshot?: SnapshotData;
 }
 
 export function scimClientFor(config: Config): ScimClient {
@@ -87,6 +89,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
 
     const plan = planSync(desired, snapshot.data, { membersPerPatch: config.target.membersPerPatch, deprovision: config.target.deprovision });
     outcome.plan = plan;
+    outcome.snapshot = snapshot.data;
     report.planMade = true;
     for (const op of plan.operations) countInto(report.planned, op.kind);
     report.warnings.push(...plan.warnings);

@@ -84,6 +84,39 @@ describe('ldap-scim command line', function () {
     expect(scim.sandbox!.writeCount()).to.equal(0);
   });
 
+  it('explain walks one user from entry to planned operation, and says why a skipped or departed user is left', async () => {
+    await slapd.modify(
+      `dn: uid=u0010,ou=people,${SUFFIX}\nchangetype: modify\nreplace: title\ntitle: Explained Title\n\n` +
+        `dn: uid=u0011,ou=people,${SUFFIX}\nchangetype: delete\n`,
+    );
+    const changed = await cli(['explain', '--config', config.file, '--user', 'u0010']);
+    expect(changed.code, changed.stderr).to.equal(0);
+    expect(changed.stdout).to.include(`directory entry: uid=u0010,ou=people,${SUFFIX}`);
+    expect(changed.stdout).to.match(/in scope: yes/);
+    expect(changed.stdout).to.match(/^ {4}title: Explained Title$/m);
+    expect(changed.stdout).to.match(/last pushed .*: SCIM id \S+/);
+    expect(changed.stdout).to.match(/updateUser: title "[^"]+" -> "Explained Title"/);
+
+    const noMail = await cli(['explain', '--config', config.file, '--user', `uid=u0003,ou=people,${SUFFIX}`]);
+    expect(noMail.code).to.equal(0);
+    expect(noMail.stdout).to.match(/mapped for SCIM: skipped: no email/);
+    expect(noMail.stdout).to.match(/planned: nothing \(the entry is skipped, so no account is created\)/);
+
+    // Gone from the directory: found by the userName that was pushed for it.
+    const report = JSON.parse((await cli(['plan', '--config', config.file, '--format', 'json'])).stdout) as { operations: { kind: string; userName?: string }[] };
+    const leaver = report.operations.find((op) => op.kind === 'deactivateUser')?.userName;
+    expect(leaver, 'the deleted user is planned for deactivation').to.be.a('string');
+    const gone = await cli(['explain', '--config', config.file, '--user', leaver!]);
+    expect(gone.code).to.equal(0);
+    expect(gone.stdout).to.match(/directory: no entry found/);
+    expect(gone.stdout).to.match(/deactivateUser: active true -> false \(the user left the directory scope\)/);
+
+    const nobody = await cli(['explain', '--config', config.file, '--user', 'nobody-here']);
+    expect(nobody.code).to.equal(1);
+    expect(nobody.stdout).to.match(/no user entry with this DN, uid, mail or cn/);
+    expect(scim.sandbox!.writeCount()).to.equal(0);
+  });
+
   it('a bad config exits 2 and names the key path and the line', async () => {
     const text = readFileSync(config.file, 'utf8').replace('requestsPerSecond: 200', 'requestsPerSecond: -3');
     const bad = path.join(config.dir, 'bad.yaml');
