@@ -4,7 +4,7 @@ import type { Operation, OperationKind } from '../plan/operations.js';
 import type { ScimClient } from '../scim/client.js';
 import { KeyRejectedError, ScimError } from '../scim/errors.js';
 import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type ScimGroup, type ScimUser } from '../scim/resources.js';
-import type { GroupRecord, Snapshot } from '../state/snapshot.js';
+import type { GroupRecord, Snapshot, UserRecord } from '../state/snapshot.js';
 import { log } from '../log.js';
 import { countInto, type CycleReport } from './report.js';
 
@@ -92,6 +92,26 @@ class Applier {
     }
   }
 
+  /** SCIM user id → anchor, built on the first conflict (rare) and kept current by setUser/forgetUser. */
+  private ownerIndex: Map<string, string> | undefined;
+
+  private ownerOf(id: string): string | undefined {
+    this.ownerIndex ??= new Map(Object.entries(this.data.users).map(([a, r]) => [r.id, a]));
+    return this.ownerIndex.get(id);
+  }
+
+  private setUser(anchor: string, record: UserRecord): void {
+    this.forgetUser(anchor);
+    this.data.users[anchor] = record;
+    this.ownerIndex?.set(record.id, anchor);
+  }
+
+  private forgetUser(anchor: string): void {
+    const old = this.data.users[anchor];
+    if (old && this.ownerIndex?.get(old.id) === anchor) this.ownerIndex.delete(old.id);
+    delete this.data.users[anchor];
+  }
+
   private get data() {
     return this.ctx.snapshot.data;
   }
@@ -108,7 +128,7 @@ class Applier {
         return this.updateUser(op.anchor, op.id, op.changes, op.attrs, labelOf(op));
       case 'deleteUser':
         await this.ctx.client.deleteUser(op.id, labelOf(op));
-        delete this.data.users[op.anchor];
+        this.forgetUser(op.anchor);
         for (const g of Object.values(this.data.groups)) g.members = g.members.filter((m) => m !== op.anchor);
         return true;
       case 'createGroup':
@@ -126,15 +146,15 @@ class Applier {
     try {
       const created = await this.ctx.client.createUser(userPayload(anchor, attrs), label);
       if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
-      this.data.users[anchor] = { id: created.id, attrs };
+      this.setUser(anchor, { id: created.id, attrs });
     } catch (e) {
       // 409: the account exists already (our earlier POST whose answer was lost, or an account Atlassian links
       // by email). Never POST again: find it and make it match.
       if (!(e instanceof ScimError) || e.status !== 409) throw e;
       const existing = await this.findUser(anchor, attrs.userName, label);
       if (!existing) throw new ScimError(label, 'POST', 409, `${e.detail}; and no user with externalId ${anchor} or userName ${attrs.userName} could be found to link`);
-      const owner = Object.entries(this.data.users).find(([a, r]) => r.id === existing.id && a !== anchor);
-      if (owner) throw new ScimError(label, 'POST', 409, `${e.detail}; the existing SCIM user ${existing.id} is already linked to directory entry ${owner[0]}`);
+      const owner = this.ownerOf(existing.id);
+      if (owner !== undefined && owner !== anchor) throw new ScimError(label, 'POST', 409, `${e.detail}; the existing SCIM user ${existing.id} is already linked to directory entry ${owner}`);
       await this.linkUser(anchor, existing, attrs, label);
     }
   }
@@ -148,14 +168,14 @@ class Applier {
     const operations = userPatchOperations(diffUser(attrsFromScimUser(existing, this.ctx.managedFields), attrs));
     if (existing.externalId !== anchor) operations.push({ op: 'replace', path: 'externalId', value: anchor });
     if (operations.length) await this.ctx.client.patchUser(existing.id, operations, label);
-    this.data.users[anchor] = { id: existing.id, attrs };
+    this.setUser(anchor, { id: existing.id, attrs });
     log.info(`linked existing SCIM user ${existing.id} to ${label}`);
   }
 
   private async updateUser(anchor: string, id: string, changes: Parameters<typeof userPatchOperations>[0], attrs: UserAttributes, label: string): Promise<boolean> {
     try {
       await this.ctx.client.patchUser(id, userPatchOperations(changes), label);
-      this.data.users[anchor] = { id, attrs };
+      this.setUser(anchor, { id, attrs });
       return true;
     } catch (e) {
       if (!(e instanceof ScimError) || e.status !== 404) throw e;
@@ -166,7 +186,7 @@ class Applier {
       await this.linkUser(anchor, existing, attrs, label);
       return true;
     }
-    delete this.data.users[anchor];
+    this.forgetUser(anchor);
     if (!attrs.active) return true; // nothing left to deactivate
     await this.createUser(anchor, attrs, label);
     return true;
@@ -202,7 +222,8 @@ class Applier {
     } catch (e) {
       if (!(e instanceof ScimError) || e.status !== 409) throw e;
       record = await this.adoptGroup(op.anchor, op.displayName, label, e, retired.length > 0);
-      const missing = members.anchors.filter((a) => !record.members.includes(a));
+      const present = new Set(record.members);
+      const missing = members.anchors.filter((a) => !present.has(a));
       if (missing.length) {
         await this.ctx.client.addMembers(record.id, this.memberIds(missing).ids, label);
         record.members.push(...missing);
@@ -224,8 +245,7 @@ class Applier {
     if (!ours && !this.ctx.adoptExistingGroups) {
       throw new ScimError(label, 'POST', 409, `a group named "${displayName}" already exists on the SCIM side and target.adoptExistingGroups is false`);
     }
-    const anchorById = new Map(Object.entries(this.data.users).map(([a, r]) => [r.id, a]));
-    const members = (existing.members ?? []).flatMap((m) => anchorById.get(m.value) ?? []);
+    const members = (existing.members ?? []).flatMap((m) => this.ownerOf(m.value) ?? []);
     log.info(`linked existing SCIM group ${existing.id} to ${label}`);
     return { id: existing.id, displayName, members };
   }
