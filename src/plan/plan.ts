@@ -84,7 +84,9 @@ function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<str
           `group "${record.displayName}" was renamed to "${group.displayName}": Atlassian cannot rename groups, so a new group is created with the members and the old one deleted; product permissions granted to "${record.displayName}" are lost and must be granted again`,
         );
       }
-      const [first = [], ...rest] = chunk(group.members, batch);
+      // A held (skipped) member of the old group keeps its membership in the new one, as it would have kept it.
+      const heldMembers = renamed ? record.members.filter((a) => held.has(a) && !group.members.includes(a)) : [];
+      const [first = [], ...rest] = chunk([...group.members, ...heldMembers], batch);
       create.push({
         kind: 'createGroup',
         anchor: group.anchor,
@@ -97,7 +99,7 @@ function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<str
       if (renamed) remove.push({ kind: 'deleteGroup', groupAnchor: group.anchor, id: record.id, displayName: record.displayName, reason: 'renamed' });
       continue;
     }
-    membership.push(...membershipChanges(group, record.members, record.displayName, batch));
+    membership.push(...membershipChanges(group, record.members, record.displayName, batch, held));
   }
 
   for (const [anchor, record] of Object.entries(snapshot.groups)) {
@@ -110,11 +112,12 @@ function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<str
   return { create, membership, remove };
 }
 
-function membershipChanges(group: DesiredGroup, current: readonly string[], displayName: string, batch: number): Operation[] {
+function membershipChanges(group: DesiredGroup, current: readonly string[], displayName: string, batch: number, held: ReadonlySet<string>): Operation[] {
   const wanted = new Set(group.members);
   const have = new Set(current);
   const toAdd = group.members.filter((a) => !have.has(a));
-  const toRemove = current.filter((a) => !wanted.has(a));
+  // A skipped user is held as pushed, memberships included: its entry is broken, not gone.
+  const toRemove = current.filter((a) => !wanted.has(a) && !held.has(a));
   return [
     ...chunk(toAdd, batch).map((members): Operation => ({ kind: 'addMembers', groupAnchor: group.anchor, displayName, members })),
     ...chunk(toRemove, batch).map((members): Operation => ({ kind: 'removeMembers', groupAnchor: group.anchor, displayName, members })),

@@ -65,6 +65,20 @@ describe('planner', () => {
     expect(plan.operations).to.deep.equal([]);
   });
 
+  it('keeps a skipped user in its groups, also across a group rename', () => {
+    const skip = [{ dn: 'uid=a', kind: 'user' as const, reason: 'email "@SUM(1)" is not a usable address', anchor: 'a' }];
+    const snap = snapshotOf([['a', attrs('a')], ['b', attrs('b')]], {
+      g: { id: 'gid', displayName: 'eng', members: ['a', 'b'] },
+      h: { id: 'hid', displayName: 'ops', members: ['a', 'b'] },
+    });
+    // The directory still lists "a" as a member, but its entry cannot be mapped, so "a" is not among the desired members.
+    const plan = planSync(desired([user('b')], [group('g', 'eng', ['b']), group('h', 'ops-team', ['b'])], skip), snap, opts);
+    expect(plan.operations.filter((o) => o.kind === 'removeMembers')).to.deep.equal([]);
+    const created = plan.operations.find((o) => o.kind === 'createGroup') as { displayName: string; members: string[] };
+    expect(created).to.deep.include({ displayName: 'ops-team' });
+    expect(created.members).to.have.members(['a', 'b']);
+  });
+
   it('does not create a disabled account that was never provisioned', () => {
     expect(planSync(desired([user('d', { active: false })]), emptySnapshot(), opts).operations).to.deep.equal([]);
   });
