@@ -1,5 +1,5 @@
 import { MAX_PAGE_SIZE, SCHEMA_PATCH, scimFilterEq, addMembersOperation, removeMemberOperations } from './atlassian-rules.js';
-import { ScimError } from './errors.js';
+import { KeyRejectedError, ScimError } from './errors.js';
 import type { PatchOperation, ScimGroup, ScimUser } from './resources.js';
 import type { ScimTransport } from './transport.js';
 
@@ -57,10 +57,10 @@ export class ScimClient {
     await this.deleteIgnoringMissing(`/Groups/${encodeURIComponent(id)}`, label);
   }
 
-  /** One small read: proves the key works without writing anything. */
+  /** One small read: proves the URL and the key work without writing anything. */
   async countUsers(label: string): Promise<number | undefined> {
-    const page = await this.transport.request<ListResponse<ScimUser>>('GET', '/Users', label, undefined, { startIndex: 1, count: 1 });
-    return page.body?.totalResults;
+    const page = await this.listPage<ScimUser>('Users', label, 1, 1);
+    return page?.totalResults;
   }
 
   /** Every resource of a kind, 100 per page (Atlassian's maximum), until totalResults is reached. */
@@ -68,15 +68,24 @@ export class ScimClient {
     let startIndex = 1;
     // Bounded: stops on an empty page even if the server's totalResults is wrong.
     for (;;) {
-      const page = await this.transport.request<ListResponse<T>>('GET', `/${kind}`, `${kind} list from ${startIndex}`, undefined, {
-        startIndex,
-        count: MAX_PAGE_SIZE,
-      });
-      const resources = page.body?.Resources ?? [];
+      const page = await this.listPage<T>(kind, `${kind} list from ${startIndex}`, startIndex, MAX_PAGE_SIZE);
+      const resources = page?.Resources ?? [];
       if (resources.length === 0) return;
       yield resources;
       startIndex += resources.length;
-      if (page.body?.totalResults !== undefined && startIndex > page.body.totalResults) return;
+      if (page?.totalResults !== undefined && startIndex > page.totalResults) return;
+    }
+  }
+
+  private async listPage<T>(kind: 'Users' | 'Groups', label: string, startIndex: number, count: number): Promise<ListResponse<T> | undefined> {
+    try {
+      return (await this.transport.request<ListResponse<T>>('GET', `/${kind}`, label, undefined, { startIndex, count })).body;
+    } catch (e) {
+      // The collections always exist on a SCIM endpoint: a 404 here means the URL is not one.
+      if (e instanceof ScimError && e.status === 404 && !(e instanceof KeyRejectedError)) {
+        throw new ScimError(e.resource, e.method, 404, `${e.detail || 'not found'}; is target.url the SCIM base URL (…/scim/directory/<directory id>)?`);
+      }
+      throw e;
     }
   }
 

@@ -20,7 +20,7 @@ export class KeyRejectedError extends ScimError {
     super(resource, method, status, detail);
     this.name = 'KeyRejectedError';
     this.message =
-      `the SCIM API key (fingerprint ${keyFingerprint}) was rejected with ${status} on ${method} for ${resource}: ${detail || 'no detail'}. ` +
+      `the SCIM API key (fingerprint ${keyFingerprint}) was rejected with ${status} on ${method} for ${resource}: ${(detail || 'no detail').replace(/[.\s]+$/, '')}. ` +
       'It has expired, was revoked, or was regenerated: create a new key in Atlassian Administration → Security → Identity providers → your directory, ' +
       'and put it in target.token / target.tokenFile.';
   }

@@ -3,6 +3,7 @@ import PQueue from 'p-queue';
 import { SCIM_CONTENT_TYPE } from './atlassian-rules.js';
 import { detailOf, KeyRejectedError, ScimError } from './errors.js';
 import { keyFingerprint } from './key-fingerprint.js';
+import { log } from '../log.js';
 
 export interface TransportOptions {
   baseUrl: string;
@@ -69,6 +70,7 @@ export class ScimTransport {
 
   private async send<T>(method: Method, path: string, resource: string, body: unknown, searchParams?: Record<string, string | number>): Promise<ScimResponse<T>> {
     const url = this.options.baseUrl.replace(/\/+$/, '') + path;
+    const started = Date.now();
     try {
       const response = await got(url, {
         method,
@@ -93,12 +95,16 @@ export class ScimTransport {
           afterResponse: [
             (res) => {
               this.count(method, res.statusCode);
+              log.debug(`SCIM ${method} ${path} answered ${res.statusCode} after ${Date.now() - started} ms (${resource})`);
               return res;
             },
           ],
           beforeError: [
             (error) => {
-              if (!error.response) this.count(method, 'network');
+              if (!error.response) {
+                this.count(method, 'network');
+                log.debug(`SCIM ${method} ${path} failed after ${Date.now() - started} ms: ${error.code} (${resource})`);
+              }
               return error;
             },
           ],

@@ -80,6 +80,11 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
 
     const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
     managed.add('active');
+    if (snapshot.existed && !options.rebuildState) {
+      // A quiet cycle makes no other call: without this one read, an expired key would go unnoticed until the
+      // directory next changes. (A rebuild lists the SCIM side, which proves the key as well.)
+      await client.countUsers('API key check');
+    }
     if (!snapshot.existed || options.rebuildState) {
       log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
       const rebuilt = await rebuildSnapshot(client, desired, managed);

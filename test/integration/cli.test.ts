@@ -62,6 +62,13 @@ describe('ldap-scim command line', function () {
     expect(run.stdout + run.stderr).to.not.include(slapd.rootPassword);
   });
 
+  it('check with a URL that is not a SCIM endpoint says to look at target.url', async () => {
+    const other = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url.replace(/\/scim\/.*$/, '/nothing-here'), token: scim.token });
+    const run = await cli(['check', '--config', other.file]);
+    expect(run.code).to.equal(1);
+    expect(run.stdout).to.match(/^FAIL scim .*answered 404.*is target\.url the SCIM base URL/m);
+  });
+
   it('plan --format csv --out writes the review file, then sync applies it and a second sync writes nothing', async () => {
     const csv = path.join(config.dir, 'plan.csv');
     const plan = await cli(['plan', '--config', config.file, '--format', 'csv', '--out', csv]);

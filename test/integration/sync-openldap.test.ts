@@ -168,5 +168,17 @@ for (const kind of ['sandbox', 'better-auth'] as const) {
       expect(JSON.stringify(report)).to.not.contain('definitely-not-the-key-123');
       expect(JSON.stringify(report)).to.not.contain(scim.token);
     });
+
+    it('a rejected key is noticed by a cycle with nothing to do, and by plan', async () => {
+      const good = await runCycle(config); // apply the pending title change, so nothing is left to do
+      expect(good.report.exitCode, good.report.error).to.equal(0);
+      const wrong = { ...config, target: { ...config.target, token: 'definitely-not-the-key-123' } };
+      for (const options of [{}, { dryRun: true }]) {
+        const { report } = await runCycle(wrong, options);
+        expect(report.exitCode, JSON.stringify(options)).to.equal(3);
+        expect(report.calls.writes).to.equal(0);
+        expect(report.error).to.match(/API key check/);
+      }
+    });
   });
 }
