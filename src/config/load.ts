@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { registerSecret } from '../log.js';
-import { configSchema, type RawConfig } from './schema.js';
+import { configSchema, sourceKinds, type RawConfig } from './schema.js';
 import { resolveMapping, type MappingRules } from '../mapping/rules.js';
 
 export interface ConfigProblem {
@@ -33,7 +33,7 @@ export interface Config extends Omit<RawConfig, 'source' | 'target' | 'mapping'>
   mapping: MappingRules;
 }
 
-const DEFAULT_FILTERS: Record<RawConfig['source']['kind'], { users: string; groups: string }> = {
+const DEFAULT_FILTERS: Record<(typeof sourceKinds)[number], { users: string; groups: string }> = {
   openldap: { users: '(objectClass=inetOrgPerson)', groups: '(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))' },
   activedirectory: { users: '(&(objectCategory=person)(objectClass=user))', groups: '(objectClass=group)' },
 };

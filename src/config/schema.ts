@@ -3,12 +3,15 @@ import { z } from 'zod';
 // The YAML contract (see README "Configuration"). Objects are strict so that a typo such as `bindDN` is reported
 // with its line instead of being silently ignored; defaults here are the documented ones.
 
+// A missing key and a wrong value are different mistakes; say which one it is.
+const need = (message: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required but missing' : message);
+
 const positive = (what = 'a positive number') => z.number({ error: `must be ${what}` }).positive({ error: `must be ${what}` });
 const positiveInt = () =>
   z.number({ error: 'must be a positive whole number' }).int({ error: 'must be a positive whole number' }).positive({ error: 'must be a positive whole number' });
 const nonNegativeInt = () =>
   z.number({ error: 'must be a whole number, 0 or more' }).int({ error: 'must be a whole number, 0 or more' }).min(0, { error: 'must be a whole number, 0 or more' });
-const text = () => z.string({ error: 'must be a text value' }).min(1, { error: 'must not be empty' });
+const text = () => z.string({ error: need('must be a text value') }).min(1, { error: 'must not be empty' });
 
 const searchScope = z.enum(['sub', 'one', 'base'], { error: 'must be one of sub, one, base' });
 
@@ -28,10 +31,13 @@ const tls = z
   .default({ startTls: false, rejectUnauthorized: true });
 
 export const sourceKinds = ['openldap', 'activedirectory'] as const;
+// Active Directory needs its own dialect (objectGUID, userAccountControl, range retrieval); until it has one the
+// config refuses it here (exit 2) rather than failing at the first bind. Its mapping defaults are kept ready.
+const supportedKinds = ['openldap'] as const;
 
 const source = z
   .strictObject({
-    kind: z.enum(sourceKinds, { error: `must be one of ${sourceKinds.join(', ')}` }),
+    kind: z.enum(supportedKinds, { error: need(`must be ${supportedKinds.join(' or ')} (Active Directory is not supported by this version yet)`) }),
     url: text().regex(/^ldaps?:\/\/[^/]+\/?$/i, { error: 'must look like ldap://host:389 or ldaps://host:636' }),
     bindDn: text(),
     bindPassword: text().optional(),

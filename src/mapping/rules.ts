@@ -1,5 +1,5 @@
 import type { MappingValue, RawConfig, UserMappingField } from '../config/schema.js';
-import { userMappingFields } from '../config/schema.js';
+import { sourceKinds, userMappingFields } from '../config/schema.js';
 
 // The mapping language, kept deliberately small: a field is an attribute name (`title`), a template
 // (`"{givenName} {sn}"`), or a list of those tried in order until one yields a value. A template yields nothing
@@ -22,7 +22,7 @@ export interface MappingRules {
   groupAttributes: string[];
 }
 
-type Kind = RawConfig['source']['kind'];
+type Kind = (typeof sourceKinds)[number];
 type MappingSpec = Partial<Record<UserMappingField, MappingValue>>;
 
 const DEFAULT_USER_MAPPING: Record<Kind, MappingSpec> = {

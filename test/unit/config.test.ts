@@ -45,6 +45,18 @@ describe('config', () => {
     expect(c.mapping.userAttributes).to.include.members(['mail', 'givenname', 'sn', 'displayname', 'cn', 'departmentnumber']);
   });
 
+  it('refuses a source.kind this version cannot read, with exit-2 config error naming it', () => {
+    const [p] = problems(BASE.replace('kind: openldap', 'kind: activedirectory'));
+    expect(p).to.deep.include({ key: 'source.kind', line: 2 });
+    expect(p!.message).to.match(/must be openldap \(Active Directory is not supported by this version yet\)/);
+  });
+
+  it('says a required key is missing rather than that its value has the wrong type', () => {
+    const all = problems(BASE.replace('baseDn: "ou=people', 'basedn: "ou=people'));
+    expect(all.map((p) => `${p.key}: ${p.message}`)).to.include('source.users.baseDn: is required but missing');
+    expect(all.some((p) => p.key === 'source.users.basedn' && /unknown key/.test(p.message))).to.equal(true);
+  });
+
   it('names the key path and line of a bad value', () => {
     const bad = BASE.replace('requestsPerSecond: 5', 'requestsPerSecond: -3');
     const [p] = problems(bad);
