@@ -53,7 +53,9 @@ program
     const config = loadOrExit(opts.config);
     const { report, plan } = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState });
     if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan) + '\n');
-    process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : renderReport(report)) + '\n');
+    // A dry run's JSON carries the plan itself, so a script can review the operations, not just their counts.
+    const json = opts.dryRun && plan ? { ...report, plan: { operations: plan.operations, warnings: plan.warnings } } : report;
+    process.stdout.write((opts.json ? JSON.stringify(json, null, 2) : renderReport(report)) + '\n');
     process.exitCode = report.exitCode;
   });
 

@@ -2,7 +2,7 @@ import type { Config } from '../config/load.js';
 import { readDesiredState } from '../directory/reader.js';
 import { keyFingerprint } from '../scim/key-fingerprint.js';
 import { KeyRejectedError } from '../scim/errors.js';
-import { Snapshot } from '../state/snapshot.js';
+import { Snapshot, stateWritableProblem } from '../state/snapshot.js';
 import { EXIT, scimClientFor } from './cycle.js';
 
 export interface CheckLine {
@@ -57,6 +57,8 @@ export async function runCheck(config: Config): Promise<CheckResult> {
   try {
     const snapshot = await Snapshot.open(config.state.path);
     const { users, groups } = snapshot.data;
+    const problem = await stateWritableProblem(config.state.path);
+    if (problem) throw new Error(problem);
     lines.push({
       what: 'state',
       ok: true,

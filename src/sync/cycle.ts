@@ -9,7 +9,7 @@ import { planSync } from '../plan/plan.js';
 import { ScimClient } from '../scim/client.js';
 import { KeyRejectedError, ScimError } from '../scim/errors.js';
 import { ScimTransport } from '../scim/transport.js';
-import { Snapshot, type SnapshotData } from '../state/snapshot.js';
+import { Snapshot, StateError, stateWritableProblem, type SnapshotData } from '../state/snapshot.js';
 import { applyPlan } from './apply.js';
 import { rebuildSnapshot } from './rebuild.js';
 import { countInto, newReport, type CycleReport } from './report.js';
@@ -66,6 +66,10 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
   let snapshot: Snapshot | undefined;
   try {
     snapshot = await Snapshot.open(config.state.path);
+    if (!options.dryRun) {
+      const problem = await stateWritableProblem(config.state.path);
+      if (problem) throw new StateError(problem);
+    }
     const { desired, counts } = await readDesiredState(config, config.mapping);
     outcome.desired = desired;
     report.directory = {
@@ -132,6 +136,10 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     if (e instanceof DirectoryError) {
       log.error(`directory read failed, nothing was written: ${e.message}`);
       return finish('directory-failed', EXIT.failed, e.message);
+    }
+    if (e instanceof StateError) {
+      log.error(e.message);
+      return finish('failed', EXIT.failed, e.message);
     }
     if (e instanceof ScimError) {
       log.error(e.message);

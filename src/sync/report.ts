@@ -68,21 +68,24 @@ const LABELS: Record<OperationKind, string> = {
 
 export function renderReport(r: CycleReport): string {
   const lines: string[] = [];
-  const verb = r.result === 'dry-run' ? 'would do' : 'done';
+  const dryRun = r.result === 'dry-run';
   lines.push(`ldap-scim cycle: ${r.result} (exit ${r.exitCode}) in ${(r.durationMs / 1000).toFixed(1)} s`);
   if (r.error) lines.push(`  error: ${r.error}`);
   const d = r.directory;
   lines.push(`  directory: ${d.userEntries} user entries, ${d.groupEntries} group entries read; ${d.usersInScope} users and ${d.groupsInScope} groups to sync`);
   if (r.rebuild) {
     lines.push(
-      `  state rebuilt from the SCIM side: ${r.rebuild.linkedUsers} users and ${r.rebuild.linkedGroups} groups linked; ` +
+      `  state ${dryRun ? 'linked from the SCIM side for this plan only (nothing saved)' : 'rebuilt from the SCIM side'}: ${r.rebuild.linkedUsers} users and ${r.rebuild.linkedGroups} groups linked; ` +
         `${r.rebuild.scimUsersNotInScope} SCIM users and ${r.rebuild.scimGroupsNotInScope} groups are not in the directory scope and were left alone`,
     );
   }
   const kinds = OPERATION_KINDS.filter((k) => r.planned[k]);
   if (!r.planMade) lines.push('  operations: none planned, the cycle stopped before planning');
   else if (kinds.length === 0) lines.push('  operations: none, the SCIM side already matches the directory');
-  for (const k of kinds) lines.push(`  ${LABELS[k].padEnd(28)} planned ${String(r.planned[k]).padStart(6)}   ${verb} ${String(r.done[k] ?? 0).padStart(6)}`);
+  for (const k of kinds) {
+    const planned = `  ${LABELS[k].padEnd(28)} planned ${String(r.planned[k]).padStart(6)}`;
+    lines.push(dryRun ? planned : `${planned}   done ${String(r.done[k] ?? 0).padStart(6)}`);
+  }
   lines.push(`  SCIM calls: ${r.calls.requests} (${r.calls.writes} writes), ${r.calls.retries} retries, ${r.calls.rateLimited} answered 429`);
   for (const g of r.guard ?? []) lines.push(`  SAFETY GUARD: ${g}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -78,6 +78,16 @@ describe('ldap-scim command line', function () {
     expect(rows.filter((r) => r.startsWith('createUser,'))).to.have.length(27);
     expect(scim.sandbox!.writeCount()).to.equal(0);
 
+    const dry = await cli(['sync', '--config', config.file, '--dry-run', '--json']);
+    expect(dry.code, dry.stderr).to.equal(0);
+    const dryReport = JSON.parse(dry.stdout) as { result: string; plan: { operations: { kind: string }[] } };
+    expect(dryReport.result).to.equal('dry-run');
+    expect(dryReport.plan.operations.filter((op) => op.kind === 'createUser')).to.have.length(27);
+    expect(scim.sandbox!.writeCount()).to.equal(0);
+    const dryText = await cli(['sync', '--config', config.file, '--dry-run']);
+    expect(dryText.stdout).to.match(/users created +planned +27$/m);
+    expect(dryText.stdout).to.match(/linked from the SCIM side for this plan only \(nothing saved\)/);
+
     const first = await cli(['sync', '--config', config.file, '--json']);
     expect(first.code, first.stderr).to.equal(0);
     const report = JSON.parse(first.stdout) as { done: Record<string, number>; calls: { writes: number } };
@@ -122,6 +132,25 @@ describe('ldap-scim command line', function () {
     expect(nobody.code).to.equal(1);
     expect(nobody.stdout).to.match(/no user entry with this DN, uid, mail or cn/);
     expect(scim.sandbox!.writeCount()).to.equal(0);
+  });
+
+  it('a state.path that cannot be written stops sync before any SCIM call, and check says so', async () => {
+    const bad = path.join(config.dir, 'unwritable-state.yaml');
+    writeFileSync(bad, readFileSync(config.file, 'utf8').replace('path: state/snapshot.json', 'path: config.yaml/snapshot.json'));
+    scim.sandbox!.resetRequests();
+    const sync = await cli(['sync', '--config', bad]);
+    expect(sync.code).to.equal(1);
+    expect(sync.stdout).to.match(/error: state\.path .*config\.yaml\/snapshot\.json: .*config\.yaml is not a folder/);
+    expect(sync.stderr).to.not.match(/unexpected error|at .*\.js:\d+/);
+    expect(scim.sandbox!.requests).to.have.length(0);
+    const check = await cli(['check', '--config', bad]);
+    expect(check.code).to.equal(1);
+    expect(check.stdout).to.match(/^FAIL state +state\.path .* is not a folder/m);
+  });
+
+  it('the snapshot file is readable by its owner only (it lists the whole organization)', () => {
+    const mode = statSync(path.join(config.dir, 'state', 'snapshot.json')).mode & 0o777;
+    expect(mode.toString(8)).to.equal('600');
   });
 
   it('a bad config exits 2 and names the key path and the line', async () => {
