@@ -49,7 +49,7 @@ export async function openDirectory(source: Config['source']): Promise<Client> {
     await client.bind(source.bindDn, source.bindPassword);
   } catch (e) {
     await client.unbind().catch(() => undefined);
-    throw new DirectoryError(`cannot bind to ${source.url} as ${source.bindDn}: ${describeLdapError(e)}`);
+    throw new DirectoryError(`cannot connect and bind to ${source.url} as ${source.bindDn}: ${describeLdapError(e)}`);
   }
   return client;
 }
@@ -63,8 +63,35 @@ function isLoopbackUrl(url: string): boolean {
   }
 }
 
+// What an admin should look at for the errors seen in practice; the LDAP result code alone says little.
+const LDAP_HINTS: Record<number, string> = {
+  32: 'no such object: the base DN does not exist on this server (check source.users.baseDn / source.groups.baseDn)',
+  34: 'invalid DN syntax (check the DNs in source)',
+  48: 'inappropriate authentication (check source.bindDn / source.bindPassword; an empty password is refused)',
+  49: 'invalid credentials: check source.bindDn and the bind password (bindPassword / bindPasswordFile), and that the account is not locked',
+  50: 'insufficient access: the bind account may not read this part of the directory',
+  53: 'the server is unwilling to perform this (for a bind, it may require TLS: use ldaps:// or source.tls.startTls)',
+  87: 'the filter is not valid LDAP (check source.users.filter / source.groups.filter)',
+};
+
+const NETWORK_HINTS: Record<string, string> = {
+  ECONNREFUSED: 'nothing listens there: check source.url (host and port) and that the directory is up',
+  ENOTFOUND: 'the host name does not resolve: check source.url',
+  ETIMEDOUT: 'no answer in time: check source.url, firewalls, and source.connectTimeoutSeconds',
+  ECONNRESET: 'the server closed the connection (ldaps:// to a plain port, or the reverse?)',
+  SELF_SIGNED_CERT_IN_CHAIN: "the directory's TLS certificate is not trusted: set source.tls.caFile to the CA that signed it",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the directory's TLS certificate is self-signed: set source.tls.caFile to it",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the directory's TLS certificate is not trusted: set source.tls.caFile to the CA that signed it",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "the directory's TLS certificate is not trusted: set source.tls.caFile to the CA that signed it",
+  CERT_HAS_EXPIRED: "the directory's TLS certificate has expired",
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the TLS certificate does not name the host in source.url: use the name it carries, or set source.tls.servername',
+};
+
+/** An LDAP or connection error as a sentence an admin can act on: what happened, its code, what to check. */
 export function describeLdapError(e: unknown): string {
   const err = e as { message?: string; code?: number | string };
+  const message = (err.message ?? String(e)).replace(/\s*Code: 0x[0-9a-f]+$/i, '').trim();
+  const hint = typeof err.code === 'number' ? LDAP_HINTS[err.code] : typeof err.code === 'string' ? NETWORK_HINTS[err.code] : undefined;
   const code = err.code !== undefined ? ` (${err.code})` : '';
-  return `${err.message ?? String(e)}${code}`;
+  return hint ? `${message}${code}: ${hint}` : `${message}${code}`;
 }

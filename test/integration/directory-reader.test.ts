@@ -50,7 +50,8 @@ describe('directory reader on a throwaway slapd', function () {
     const config = configFor(slapd.ldapsUrl!);
     const error = await readDesiredState(config, config.mapping).then(() => undefined, (e: unknown) => e);
     expect(error).to.be.instanceOf(DirectoryError);
-    expect(String(error)).to.match(/cannot bind to ldaps:\/\/127\.0\.0\.1/);
+    expect(String(error)).to.match(/cannot connect and bind to ldaps:\/\/127\.0\.0\.1/);
+    expect(String(error)).to.match(/set source\.tls\.caFile/);
     expect(String(error)).to.not.include(slapd.rootPassword);
   });
 
@@ -58,8 +59,16 @@ describe('directory reader on a throwaway slapd', function () {
     const config = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: 'not-the-password', scimUrl: 'http://127.0.0.1:9/scim', token: 't' }).load();
     const error = await readDesiredState(config, config.mapping).then(() => undefined, (e: unknown) => e);
     expect(error).to.be.instanceOf(DirectoryError);
-    expect(String(error)).to.match(/Invalid Credentials|49/);
+    expect(String(error)).to.match(/\(49\): invalid credentials: check source\.bindDn and the bind password/);
     expect(String(error)).to.not.include('not-the-password');
+  });
+
+  it('a base DN that does not exist stops the read and says which key to check', async () => {
+    const config = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: 'http://127.0.0.1:9/scim', token: 't' }).load();
+    const wrong = { ...config, source: { ...config.source, users: { ...config.source.users, baseDn: `ou=peple,${SUFFIX}` } } };
+    const error = await readDesiredState(wrong, wrong.mapping).then(() => undefined, (e: unknown) => e);
+    expect(error).to.be.instanceOf(DirectoryError);
+    expect(String(error)).to.match(/reading ou=peple,dc=example,dc=test .*\(32\): no such object: .*source\.users\.baseDn/);
   });
 
   it('sees changes applied to the running server', async () => {
