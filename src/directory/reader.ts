@@ -10,6 +10,8 @@ export interface ReadCounts {
   userEntries: number;
   groupEntries: number;
   pages: number;
+  /** Attributes the user mapping reads that no user entry in scope has: most often a typo in the mapping. */
+  unseenUserAttributes: string[];
 }
 
 /**
@@ -20,13 +22,16 @@ export async function readDesiredState(config: Config, rules: MappingRules): Pro
   const { source } = config;
   const dialect = dialectFor(source.kind);
   const builder = new DesiredStateBuilder(rules);
-  const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0 };
+  const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0, unseenUserAttributes: [] };
+  const seen = new Set<string>();
   const client = await openDirectory(source);
   try {
     const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes]);
     for await (const entry of search(client, source, source.users, source.usersFilter, userAttributes, dialect, counts)) {
       counts.userEntries++;
       const values = valuesOf(entry);
+      // ldapts lists every requested attribute, with [] where the entry has none.
+      for (const [name, list] of values) if (list.length) seen.add(name);
       builder.addUser(entry.dn, dialect.anchorOf(values), textValues(values), dialect.isActive(values));
     }
     if (source.groups) {
@@ -41,6 +46,7 @@ export async function readDesiredState(config: Config, rules: MappingRules): Pro
   } finally {
     await client.unbind().catch(() => undefined);
   }
+  if (counts.userEntries > 0) counts.unseenUserAttributes = rules.userAttributes.filter((a) => !seen.has(a));
   return { desired: builder.finish(), counts };
 }
 

@@ -116,7 +116,7 @@ function compileTemplate(source: string, keyPath: string[]): Template {
   return { source, parts };
 }
 
-function attributesOf(expressions: Expression[]): string[] {
+export function attributesOf(expressions: Expression[]): string[] {
   const names = new Set<string>();
   for (const e of expressions) for (const t of e.alternatives) for (const p of t.parts) if ('attribute' in p) names.add(p.attribute);
   return [...names];

@@ -6,6 +6,7 @@ import type { DesiredState, UserField } from '../model.js';
 import { checkSafety } from '../plan/guard.js';
 import type { Plan } from '../plan/operations.js';
 import { planSync } from '../plan/plan.js';
+import { unseenAttributeWarnings } from '../plan/mapping-warnings.js';
 import { ScimClient } from '../scim/client.js';
 import { KeyRejectedError, ScimError } from '../scim/errors.js';
 import { ScimTransport } from '../scim/transport.js';
@@ -101,6 +102,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     outcome.snapshot = snapshot.data;
     report.planMade = true;
     for (const op of plan.operations) countInto(report.planned, op.kind);
+    plan.warnings.push(...unseenAttributeWarnings(config.mapping, counts.unseenUserAttributes, plan));
     report.warnings.push(...plan.warnings);
     for (const w of plan.warnings) log.warn(w);
 

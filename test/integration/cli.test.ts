@@ -101,6 +101,15 @@ describe('ldap-scim command line', function () {
     expect(scim.sandbox!.writeCount()).to.equal(0);
   });
 
+  it('warns when a mapped attribute that no entry has would clear a field for everyone (a typo)', async () => {
+    const typo = path.join(config.dir, 'typo.yaml');
+    writeFileSync(typo, readFileSync(config.file, 'utf8') + 'mapping:\n  user:\n    title: titel\n');
+    const run = await cli(['sync', '--config', typo, '--dry-run']);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.match(/warning: mapping\.user\.title reads titel, which no user entry in scope has, and this plan clears title for \d+ users/);
+    expect(scim.sandbox!.writeCount()).to.equal(0);
+  });
+
   it('explain walks one user from entry to planned operation, and says why a skipped or departed user is left', async () => {
     await slapd.modify(
       `dn: uid=u0010,ou=people,${SUFFIX}\nchangetype: modify\nreplace: title\ntitle: Explained Title\n\n` +

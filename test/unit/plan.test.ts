@@ -2,6 +2,8 @@ import { expect } from 'chai';
 import type { DesiredGroup, DesiredState, DesiredUser, UserAttributes } from '../../src/model.js';
 import { checkSafety } from '../../src/plan/guard.js';
 import { planSync } from '../../src/plan/plan.js';
+import { unseenAttributeWarnings } from '../../src/plan/mapping-warnings.js';
+import { resolveMapping } from '../../src/mapping/rules.js';
 import { renderPlanCsv } from '../../src/plan/render.js';
 import { emptySnapshot, type SnapshotData } from '../../src/state/snapshot.js';
 
@@ -156,5 +158,16 @@ describe('planner', () => {
     expect(lines[0]).to.equal('action,type,name,anchor,dn,details');
     expect(lines[1]).to.equal('createUser,user,a@x.test,a,uid=a,active=true');
     expect(lines[2]).to.equal("createUser,user,'=1+1@x.test,'=1+1,uid==1+1,active=true");
+  });
+
+  it('warns about a mapped attribute no entry has only when the plan clears that field', () => {
+    const rules = resolveMapping('openldap', { user: { title: 'titel' } });
+    const snap = snapshotOf([['a', attrs('a', { title: 'Dev' })], ['b', attrs('b')]]);
+    const plan = planSync(desired([user('a'), user('b')]), snap, opts);
+    const [warning, ...rest] = unseenAttributeWarnings(rules, ['titel', 'preferredlanguage'], plan);
+    expect(rest).to.deep.equal([]);
+    expect(warning).to.match(/^mapping\.user\.title reads titel, .* clears title for 1 users/);
+    // Nothing to clear (first sync, or nobody had a title): no warning, whatever is unseen.
+    expect(unseenAttributeWarnings(rules, ['titel'], planSync(desired([user('a')]), emptySnapshot(), opts))).to.deep.equal([]);
   });
 });
