@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config/load.js';
@@ -35,9 +35,14 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+// dist/cli.js and src/cli.ts both sit one folder below package.json.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command()
   .name('ldap-scim')
+  .version(version)
   .description("Keeps an Atlassian organization's users and groups in step with an LDAP directory over SCIM 2.0")
+  .addHelpText('after', '\nExit codes: 0 done, 1 failed, 2 bad config or usage, 3 SCIM key rejected, 4 stopped by a safety guard.')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
