@@ -9,6 +9,7 @@ import { startSandbox } from './sandbox/server.js';
 import { EXIT, runCycle } from './sync/cycle.js';
 import { renderReport } from './sync/report.js';
 import { renderCheck, runCheck } from './sync/check.js';
+import { APPROVAL_HOURS, approvalFileFor, writeApproval } from './plan/approval.js';
 import { explainUser } from './sync/explain.js';
 
 function loadOrExit(file: string): Config {
@@ -70,9 +71,10 @@ program
   .requiredOption('-c, --config <file>', 'the YAML configuration')
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--out <file>', 'write the plan to this file instead of standard output')
-  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string }) => {
+  .option('--approve', `confirm the removals a safety guard holds, for the next sync only (valid ${APPROVAL_HOURS} h, and only while the plan removes the same people and groups)`)
+  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string; approve?: boolean }) => {
     const config = loadOrExit(opts.config);
-    const { report, plan } = await runCycle(config, { dryRun: true });
+    const { report, plan, guardStops = [] } = await runCycle(config, { dryRun: true });
     if (plan) {
       const text = opts.format === 'json' ? renderPlanJson(plan) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan) : renderPlanTable(plan);
       if (opts.out) writeFileSync(opts.out, text);
@@ -80,6 +82,19 @@ program
     }
     process.stderr.write(renderReport(report) + '\n');
     process.exitCode = report.exitCode;
+    if (!opts.approve || !plan) return;
+    if (guardStops.some((s) => !s.forceable)) {
+      process.stderr.write('not approved: this plan is held by a guard that cannot be overridden (see above)\n');
+      process.exitCode = EXIT.guard;
+    } else if (guardStops.length === 0) {
+      process.stderr.write('nothing to approve: no safety guard holds this plan\n');
+    } else {
+      const approval = await writeApproval(config.state.path, plan);
+      process.stderr.write(
+        `approved: the next sync may apply ${approval.deprovisions} deactivations and ${approval.groupDeletions} group deletions once, until ${approval.expiresAt}, if it still plans exactly these (${approvalFileFor(config.state.path)})\n`,
+      );
+      process.exitCode = EXIT.ok;
+    }
   });
 
 program

@@ -117,10 +117,17 @@ export const configSchema = z.strictObject({
   safety: z
     .strictObject({
       maxDeactivations: nonNegativeInt().default(500),
+      maxDeactivationPercent: z.number({ error: 'must be a percentage' }).min(0, { error: 'must be a percentage' }).max(100, { error: 'must be at most 100' }).optional(),
       maxGroupDeletions: nonNegativeInt().default(50),
       maxShrinkPercent: z.number({ error: 'must be a percentage' }).min(0).max(100, { error: 'must be at most 100' }).default(20),
     })
     .default({ maxDeactivations: 500, maxGroupDeletions: 50, maxShrinkPercent: 20 }),
+  limits: z
+    .strictObject({
+      maxUsers: positiveInt().default(150000),
+      maxGroupMembers: positiveInt().default(35000),
+    })
+    .default({ maxUsers: 150000, maxGroupMembers: 35000 }),
   server: z
     .strictObject({ host: text().default('127.0.0.1'), port: nonNegativeInt().max(65535).default(9464) })
     .default({ host: '127.0.0.1', port: 9464 }),

@@ -4,6 +4,8 @@ import type { Plan } from './operations.js';
 
 export interface SafetyLimits {
   maxDeactivations: number;
+  /** Optional: also hold when more than this share of the provisioned users would be deprovisioned. */
+  maxDeactivationPercent?: number;
   maxGroupDeletions: number;
   maxShrinkPercent: number;
 }
@@ -34,6 +36,11 @@ export function checkSafety(plan: Plan, desired: DesiredState, snapshot: Snapsho
   const deprovisions = plan.operations.filter((o) => o.kind === 'deactivateUser' || o.kind === 'deleteUser').length;
   if (deprovisions > limits.maxDeactivations) {
     reasons.push(`${deprovisions} users would be deactivated, over safety.maxDeactivations ${limits.maxDeactivations}`);
+  } else if (limits.maxDeactivationPercent !== undefined && provisioned > 0) {
+    const share = (deprovisions / provisioned) * 100;
+    if (share > limits.maxDeactivationPercent) {
+      reasons.push(`${deprovisions} users would be deactivated, ${share.toFixed(1)}% of the ${provisioned} provisioned, over safety.maxDeactivationPercent ${limits.maxDeactivationPercent}%`);
+    }
   }
   const groupDeletions = plan.operations.filter((o) => o.kind === 'deleteGroup' && o.reason !== 'renamed').length;
   if (groupDeletions > limits.maxGroupDeletions) {

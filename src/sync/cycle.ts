@@ -1,11 +1,16 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { DirectoryError } from '../directory/connection.js';
 import { readDesiredState } from '../directory/reader.js';
 import { log } from '../log.js';
 import type { DesiredState, UserField } from '../model.js';
-import { checkSafety } from '../plan/guard.js';
+import { checkSafety, type GuardStop } from '../plan/guard.js';
 import type { Plan } from '../plan/operations.js';
 import { planSync } from '../plan/plan.js';
+import { checkApproval, consumeApproval, type ApprovalCheck } from '../plan/approval.js';
+import { applyLimits } from '../plan/caps.js';
+import { acquireStateLock, type StateLock } from '../state/lock.js';
 import { unseenAttributeWarnings } from '../plan/mapping-warnings.js';
 import { ScimClient } from '../scim/client.js';
 import { KeyRejectedError, ScimError } from '../scim/errors.js';
@@ -30,6 +35,8 @@ export interface CycleOutcome {
   desired?: DesiredState;
   /** The snapshot the plan was made against (rebuilt in memory on a dry run without a state file). */
   snapshot?: SnapshotData;
+  /** What the safety guards found, before any --force or approval. */
+  guardStops?: GuardStop[];
 }
 
 export function scimClientFor(config: Config): ScimClient {
@@ -65,12 +72,15 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     return outcome;
   };
   let snapshot: Snapshot | undefined;
+  let lock: StateLock | undefined;
   try {
-    snapshot = await Snapshot.open(config.state.path);
     if (!options.dryRun) {
       const problem = await stateWritableProblem(config.state.path);
       if (problem) throw new StateError(problem);
+      await mkdir(path.dirname(config.state.path), { recursive: true });
+      lock = await acquireStateLock(config.state.path);
     }
+    snapshot = await Snapshot.open(config.state.path);
     const { desired, counts } = await readDesiredState(config, config.mapping);
     outcome.desired = desired;
     report.directory = {
@@ -97,18 +107,30 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       report.rebuild = rebuilt.counts;
     }
 
+    const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
     const plan = planSync(desired, snapshot.data, { membersPerPatch: config.target.membersPerPatch, deprovision: config.target.deprovision });
     outcome.plan = plan;
     outcome.snapshot = snapshot.data;
     report.planMade = true;
     for (const op of plan.operations) countInto(report.planned, op.kind);
-    plan.warnings.push(...unseenAttributeWarnings(config.mapping, counts.unseenUserAttributes, plan));
+    plan.warnings.push(...limitWarnings, ...unseenAttributeWarnings(config.mapping, counts.unseenUserAttributes, plan));
     report.warnings.push(...plan.warnings);
     for (const w of plan.warnings) log.warn(w);
 
     const stops = checkSafety(plan, desired, snapshot.data, config.safety);
-    const holding = stops.filter((s) => !s.forceable || !options.force);
-    if (stops.length) report.guard = stops.map((s) => s.reason + (s.forceable ? (options.force ? ' (overridden by --force)' : ' (rerun with --force if this is intended)') : ''));
+    outcome.guardStops = [...stops];
+    // An admin confirms a large change with --force, or ahead of time with `plan --approve` (the daemon has no
+    // --force): an approval covers exactly the removals it was written for, once.
+    let approved: ApprovalCheck = { status: 'none' };
+    if (stops.some((s) => s.forceable) && !options.force) {
+      approved = await checkApproval(config.state.path, plan);
+      if (approved.status === 'stale') stops.push({ reason: `${approved.why}: run plan --approve again to confirm the new plan`, forceable: true });
+    }
+    const confirmed = options.force ? ' (overridden by --force)' : approved.status === 'matches' ? ` (approved at ${approved.approval.createdAt})` : '';
+    const holding = stops.filter((s) => !s.forceable || !confirmed);
+    if (stops.length) {
+      report.guard = stops.map((s) => s.reason + (s.forceable ? confirmed || ' (if this is intended: sync --force, or plan --approve then sync)' : ''));
+    }
     if (holding.length && !options.dryRun) {
       for (const s of holding) log.error(`safety guard: ${s.reason}`);
       return finish('guard-stopped', EXIT.guard, `stopped by a safety guard before any write: ${holding.map((s) => s.reason).join('; ')}`);
@@ -128,6 +150,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     } finally {
       await snapshot.save();
     }
+    if (approved.status === 'matches') await consumeApproval(config.state.path);
     if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
     return finish('success', EXIT.ok);
   } catch (e) {
@@ -149,5 +172,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     }
     log.error(`unexpected error: ${(e as Error).stack ?? String(e)}`);
     return finish('failed', EXIT.failed, (e as Error).message);
+  } finally {
+    await lock?.release();
   }
 }

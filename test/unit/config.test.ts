@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -32,6 +33,15 @@ function problems(text: string, e: NodeJS.ProcessEnv = env) {
 }
 
 describe('config', () => {
+  it('the shipped example config/openldap.yaml is valid and states the documented defaults', () => {
+    const example = fileURLToPath(new URL('../../config/openldap.yaml', import.meta.url));
+    const c = parseConfig(readFileSync(example, 'utf8'), example, env);
+    expect(c.safety).to.deep.equal({ maxDeactivations: 500, maxGroupDeletions: 50, maxShrinkPercent: 20 });
+    expect(c.limits).to.deep.equal({ maxUsers: 150000, maxGroupMembers: 35000 });
+    expect(c.target.rateLimit).to.deep.equal({ requestsPerSecond: 10, concurrency: 4 });
+    expect(c.source.tls.rejectUnauthorized).to.equal(true);
+  });
+
   it('loads a valid file with env substitution, defaults and paths relative to the file', () => {
     const c = parseConfig(BASE, '/etc/ldap-scim/config.yaml', env);
     expect(c.source.bindPassword).to.equal('bind-secret-1');

@@ -3,6 +3,8 @@ import type { DesiredGroup, DesiredState, DesiredUser, UserAttributes } from '..
 import { checkSafety } from '../../src/plan/guard.js';
 import { planSync } from '../../src/plan/plan.js';
 import { unseenAttributeWarnings } from '../../src/plan/mapping-warnings.js';
+import { applyLimits } from '../../src/plan/caps.js';
+import { removalDigest } from '../../src/plan/approval.js';
 import { resolveMapping } from '../../src/mapping/rules.js';
 import { renderPlanCsv } from '../../src/plan/render.js';
 import { emptySnapshot, type SnapshotData } from '../../src/state/snapshot.js';
@@ -169,5 +171,33 @@ describe('planner', () => {
     expect(warning).to.match(/^mapping\.user\.title reads titel, .* clears title for 1 users/);
     // Nothing to clear (first sync, or nobody had a title): no warning, whatever is unseen.
     expect(unseenAttributeWarnings(rules, ['titel'], planSync(desired([user('a')]), emptySnapshot(), opts))).to.deep.equal([]);
+  });
+
+  it('caps a group at maxGroupMembers: current members first, then by userName, the same every time', () => {
+    const users = ['e', 'd', 'c', 'b', 'a'].map((n) => user(n));
+    const snap = snapshotOf(users.map((u) => [u.anchor, u.attrs]), { g: { id: 'gid', displayName: 'eng', members: ['e'] } });
+    const d = desired(users, [group('g', 'eng', ['a', 'b', 'c', 'd', 'e'])]);
+    const warnings = applyLimits(d, snap, { maxUsers: 100, maxGroupMembers: 3 });
+    expect(d.groups.get('g')!.members).to.deep.equal(['e', 'a', 'b']);
+    expect(warnings).to.deep.equal(['group "eng" has 5 members, over limits.maxGroupMembers 3: 2 are left out (current members keep their place, then by userName)']);
+  });
+
+  it('caps users at maxUsers: the provisioned keep their place and the rest are held, not deprovisioned', () => {
+    const snap = snapshotOf([['z', attrs('z')]]);
+    const d = desired(['z', 'b', 'a'].map((n) => user(n)), [group('g', 'eng', ['z', 'a', 'b'])]);
+    applyLimits(d, snap, { maxUsers: 2, maxGroupMembers: 100 });
+    expect([...d.users.keys()].sort()).to.deep.equal(['a', 'z']);
+    expect(d.skipped).to.deep.equal([{ dn: 'uid=b', kind: 'user', reason: 'over limits.maxUsers (2 users per Atlassian directory): not provisioned', anchor: 'b' }]);
+    expect(d.groups.get('g')!.members).to.deep.equal(['z', 'a']);
+    expect(planSync(d, snap, opts).operations.map((o) => o.kind)).to.deep.equal(['createUser', 'createGroup']);
+  });
+
+  it('an approval digest depends on who is removed, not on the order of the plan', () => {
+    const snap = snapshotOf([['a', attrs('a')], ['b', attrs('b')], ['c', attrs('c')]]);
+    const one = removalDigest(planSync(desired([user('c')]), snap, opts));
+    const other = removalDigest(planSync(desired([user('b')]), snap, opts));
+    expect(one.deprovisions).to.equal(2);
+    expect(one.digest).to.not.equal(other.digest);
+    expect(removalDigest({ operations: [...planSync(desired([user('c')]), snap, opts).operations].reverse(), warnings: [] }).digest).to.equal(one.digest);
   });
 });
