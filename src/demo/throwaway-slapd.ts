@@ -22,6 +22,8 @@ export interface ThrowawaySlapdOptions {
   memberOf?: boolean;
   /** Also listen on ldaps:// with a fresh CA; StartTLS works on the plain port too. */
   tls?: boolean;
+  /** Extra global slapd.conf lines (before the database), e.g. `sizelimit 10` for tests of partial reads. */
+  globalConfig?: string[];
 }
 
 export interface ThrowawaySlapd {
@@ -71,7 +73,7 @@ export async function startThrowawaySlapd(o: ThrowawaySlapdOptions = {}): Promis
     mkdirSync(dbDir);
     const tls = o.tls ? await makeCertificates(dir) : undefined;
     const confFile = path.join(dir, 'slapd.conf');
-    writeFileSync(confFile, slapdConf({ suffix, rootDn, rootPassword, dbDir, dir, memberOf: !!o.memberOf, tls }));
+    writeFileSync(confFile, slapdConf({ suffix, rootDn, rootPassword, dbDir, dir, memberOf: !!o.memberOf, tls, globalConfig: o.globalConfig ?? [] }));
     if (o.ldif) {
       const ldifFile = path.join(dir, 'initial.ldif');
       writeFileSync(ldifFile, o.ldif);
@@ -172,6 +174,7 @@ function slapdConf(c: {
   dir: string;
   memberOf: boolean;
   tls?: Certificates;
+  globalConfig: string[];
 }): string {
   const moduleDir = MODULE_DIRS.find((d) => existsSync(path.join(d, 'back_mdb.la')) || existsSync(path.join(d, 'back_mdb.so')));
   const lines = [
@@ -187,7 +190,8 @@ function slapdConf(c: {
     lines.push(`TLSCACertificateFile ${c.tls.caFile}`, `TLSCertificateFile ${c.tls.certFile}`, `TLSCertificateKeyFile ${c.tls.keyFile}`);
   }
   lines.push(
-    'sizelimit unlimited',
+    ...(c.globalConfig.some((l) => /^sizelimit\b/i.test(l)) ? [] : ['sizelimit unlimited']),
+    ...c.globalConfig,
     '',
     'database mdb',
     `suffix "${c.suffix}"`,

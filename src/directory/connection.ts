@@ -65,6 +65,9 @@ function isLoopbackUrl(url: string): boolean {
 
 // What an admin should look at for the errors seen in practice; the LDAP result code alone says little.
 const LDAP_HINTS: Record<number, string> = {
+  3: 'time limit exceeded: the read would be partial; raise source.timeLimitSeconds or the server limit for the bind account',
+  4: "size limit exceeded: the server hands this bind account fewer entries than the scope holds, so the read would be partial; lift the account's limit (OpenLDAP: limits ... size.prtotal=unlimited; AD: MaxPageSize is fine with paging)",
+  10: 'referral: this server does not hold that part of the directory; point source.url at the server that does',
   32: 'no such object: the base DN does not exist on this server (check source.users.baseDn / source.groups.baseDn)',
   34: 'invalid DN syntax (check the DNs in source)',
   48: 'inappropriate authentication (check source.bindDn / source.bindPassword; an empty password is refused)',
