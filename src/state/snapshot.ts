@@ -4,6 +4,8 @@ import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import type { UserAttributes } from '../model.js';
+import { log } from '../log.js';
+import { applyEntry, Journal, journalFileFor, replayJournal, type CreateKind, type JournalEntry } from './journal.js';
 
 /** What the SCIM side holds for one directory user, as last confirmed by a SCIM answer. */
 export interface UserRecord {
@@ -72,12 +74,21 @@ export async function stateWritableProblem(file: string): Promise<string | undef
 }
 
 export class Snapshot {
+  private readonly journal: Journal;
+  /** Set by replace(): journaled changes no longer apply; the journal is dropped at the first write. */
+  private journalStale = false;
+  private saving: Promise<void> = Promise.resolve();
+
   private constructor(
     private readonly db: Low<SnapshotData>,
     readonly file: string,
     /** False when there was no file: the SCIM side must be listed and linked before planning. */
     readonly existed: boolean,
-  ) {}
+    /** Creates announced but never confirmed ("user:<anchor>"): they may exist on the SCIM side. */
+    private readonly pending: Set<string>,
+  ) {
+    this.journal = new Journal(journalFileFor(file));
+  }
 
   static async open(file: string): Promise<Snapshot> {
     const found = await stat(file).catch((e: NodeJS.ErrnoException) => e);
@@ -88,6 +99,7 @@ export class Snapshot {
     const existed = !(found instanceof Error);
     // Compact JSON: at 150,000 users the indented form is twice the size and twice the write time.
     const db = new Low<SnapshotData>(new DataFile<SnapshotData>(file, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }), emptySnapshot());
+    let pending = new Set<string>();
     if (existed) {
       try {
         await db.read();
@@ -97,27 +109,103 @@ export class Snapshot {
       if (db.data?.version !== 1 || typeof db.data.users !== 'object' || typeof db.data.groups !== 'object') {
         throw new StateError(`the state file ${file} is not an ldap-scim snapshot (version 1); move it away and run sync --rebuild-state`);
       }
+      const replayed = replayJournal(journalFileFor(file), db.data);
+      pending = replayed.pending;
+      if (replayed.entries) log.info(`replayed ${replayed.entries} journal entries from ${journalFileFor(file)} (the last run ended before saving them)`);
     }
-    return new Snapshot(db, file, existed);
+    return new Snapshot(db, file, existed, pending);
   }
 
   get data(): SnapshotData {
     return this.db.data;
   }
 
+  /** After a rebuild from the SCIM side: journaled changes and announced creates no longer apply. */
   replace(data: SnapshotData): void {
     this.db.data = data;
+    this.pending.clear();
+    // Dropped at the first write, not here: a dry run that rebuilds in memory must leave every file as it was.
+    this.journalStale = true;
   }
 
-  async save(): Promise<void> {
+  private dropStaleJournal(): void {
+    if (!this.journalStale) return;
+    this.journal.discard();
+    this.journalStale = false;
+  }
+
+  private record(entry: JournalEntry): void {
+    this.dropStaleJournal();
+    this.journal.append(entry);
+  }
+
+  // Every change of the data after a confirmed call goes through these, so that it is journaled as it happens.
+
+  setUser(anchor: string, record: UserRecord | undefined): void {
+    if (record) this.data.users[anchor] = record;
+    else delete this.data.users[anchor];
+    this.record({ u: anchor, r: record ?? null });
+  }
+
+  setGroup(anchor: string, record: GroupRecord | undefined): void {
+    if (record) this.data.groups[anchor] = record;
+    else delete this.data.groups[anchor];
+    this.record({ g: anchor, r: record ?? null });
+  }
+
+  changeGroupMembers(anchor: string, how: 'add' | 'remove', members: string[]): void {
+    const entry = how === 'add' ? { g: anchor, add: members } : { g: anchor, remove: members };
+    applyEntry(this.data, entry, this.pending);
+    this.record(entry);
+  }
+
+  /** A user removed from the SCIM side altogether is a member of no group any more. */
+  purgeMember(anchor: string): void {
+    applyEntry(this.data, { purge: anchor }, this.pending);
+    this.record({ purge: anchor });
+  }
+
+  /** Recorded before a create is sent: if the answer never arrives, the next run looks the resource up first. */
+  announceCreate(kind: CreateKind, anchor: string): void {
+    this.pending.add(`${kind}:${anchor}`);
+    this.record({ intent: kind, a: anchor });
+  }
+
+  settleCreate(kind: CreateKind, anchor: string): void {
+    if (!this.pending.delete(`${kind}:${anchor}`)) return;
+    this.record({ settled: kind, a: anchor });
+  }
+
+  /** Whether an earlier create of this resource may have reached the SCIM side without its answer. */
+  mayExist(kind: CreateKind, anchor: string): boolean {
+    return this.pending.has(`${kind}:${anchor}`);
+  }
+
+  /** Saves run one after another: a rotated journal part is dropped only by the save that serialized it. */
+  save(): Promise<void> {
+    const next = this.saving.catch(() => undefined).then(() => this.saveNow());
+    this.saving = next;
+    return next;
+  }
+
+  private async saveNow(): Promise<void> {
     try {
       await mkdir(path.dirname(this.file), { recursive: true });
       this.db.data.updatedAt = new Date().toISOString();
+      this.dropStaleJournal();
+      // No await between the two: the snapshot is serialized at the start of write(), exactly what was rotated.
+      this.journal.rotate(this.pending);
       await this.db.write();
       // Names and emails of the whole organization: readable by the service account only.
       await chmod(this.file, 0o600);
+      this.journal.dropRotated();
     } catch (e) {
       throw new StateError(`state.path ${this.file}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
+  }
+
+  /** Ends the journal's open file; the journal itself stays until the next save folds it in. */
+  close(): void {
+    this.journal.close();
   }
 }

@@ -101,15 +101,16 @@ class Applier {
   }
 
   private setUser(anchor: string, record: UserRecord): void {
-    this.forgetUser(anchor);
-    this.data.users[anchor] = record;
+    const old = this.data.users[anchor];
+    if (old && this.ownerIndex?.get(old.id) === anchor) this.ownerIndex.delete(old.id);
+    this.ctx.snapshot.setUser(anchor, record);
     this.ownerIndex?.set(record.id, anchor);
   }
 
   private forgetUser(anchor: string): void {
     const old = this.data.users[anchor];
     if (old && this.ownerIndex?.get(old.id) === anchor) this.ownerIndex.delete(old.id);
-    delete this.data.users[anchor];
+    if (old) this.ctx.snapshot.setUser(anchor, undefined);
   }
 
   private get data() {
@@ -129,7 +130,7 @@ class Applier {
       case 'deleteUser':
         await this.ctx.client.deleteUser(op.id, labelOf(op));
         this.forgetUser(op.anchor);
-        for (const g of Object.values(this.data.groups)) g.members = g.members.filter((m) => m !== op.anchor);
+        this.ctx.snapshot.purgeMember(op.anchor);
         return true;
       case 'createGroup':
         return this.createGroup(op);
@@ -143,6 +144,17 @@ class Applier {
   }
 
   private async createUser(anchor: string, attrs: UserAttributes, label: string): Promise<void> {
+    const snapshot = this.ctx.snapshot;
+    // An earlier run sent this create and died before the answer: the account may exist. Look before posting.
+    if (snapshot.mayExist('user', anchor)) {
+      const existing = await this.findUser(anchor, attrs.userName, label);
+      if (existing) {
+        await this.linkExistingUser(anchor, existing, attrs, label, 'an earlier create whose answer was lost');
+        snapshot.settleCreate('user', anchor);
+        return;
+      }
+    }
+    snapshot.announceCreate('user', anchor);
     try {
       const created = await this.ctx.client.createUser(userPayload(anchor, attrs), label);
       if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
@@ -150,13 +162,21 @@ class Applier {
     } catch (e) {
       // 409: the account exists already (our earlier POST whose answer was lost, or an account Atlassian links
       // by email). Never POST again: find it and make it match.
-      if (!(e instanceof ScimError) || e.status !== 409) throw e;
+      if (!(e instanceof ScimError) || e.status !== 409) {
+        if (definitelyNotCreated(e)) snapshot.settleCreate('user', anchor);
+        throw e;
+      }
       const existing = await this.findUser(anchor, attrs.userName, label);
       if (!existing) throw new ScimError(label, 'POST', 409, `${e.detail}; and no user with externalId ${anchor} or userName ${attrs.userName} could be found to link`);
-      const owner = this.ownerOf(existing.id);
-      if (owner !== undefined && owner !== anchor) throw new ScimError(label, 'POST', 409, `${e.detail}; the existing SCIM user ${existing.id} is already linked to directory entry ${owner}`);
-      await this.linkUser(anchor, existing, attrs, label);
+      await this.linkExistingUser(anchor, existing, attrs, label, e.detail);
     }
+    snapshot.settleCreate('user', anchor);
+  }
+
+  private async linkExistingUser(anchor: string, existing: ScimUser, attrs: UserAttributes, label: string, why: string): Promise<void> {
+    const owner = this.ownerOf(existing.id);
+    if (owner !== undefined && owner !== anchor) throw new ScimError(label, 'POST', 409, `${why}; the existing SCIM user ${existing.id} is already linked to directory entry ${owner}`);
+    await this.linkUser(anchor, existing, attrs, label);
   }
 
   private async findUser(anchor: string, userName: string, label: string): Promise<ScimUser | undefined> {
@@ -211,26 +231,38 @@ class Applier {
     const members = this.memberIds(op.members);
     const previous = this.data.groups[op.anchor];
     const retired = [...(previous?.retired ?? []), ...(op.renamedFrom ? [op.renamedFrom] : [])];
-    let record: GroupRecord;
-    try {
-      // The old group of a rename still carries our externalId until it is deleted, and SCIM servers keep
-      // externalId unique: the new group goes without it (it is linked by name, as Atlassian documents).
-      const externalId = retired.length ? undefined : op.anchor;
-      const created = await this.ctx.client.createGroup(groupPayload(externalId, op.displayName, members.ids), label);
-      if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
-      record = { id: created.id, displayName: op.displayName, members: members.anchors };
-    } catch (e) {
-      if (!(e instanceof ScimError) || e.status !== 409) throw e;
-      record = await this.adoptGroup(op.anchor, op.displayName, label, e, retired.length > 0);
-      const present = new Set(record.members);
-      const missing = members.anchors.filter((a) => !present.has(a));
-      if (missing.length) {
-        await this.ctx.client.addMembers(record.id, this.memberIds(missing).ids, label);
-        record.members.push(...missing);
+    const snapshot = this.ctx.snapshot;
+    let record: GroupRecord | undefined;
+    // An earlier run sent this create and died before the answer: look for the group before posting it again.
+    if (snapshot.mayExist('group', op.anchor)) {
+      record = await this.adoptGroup(op.anchor, op.displayName, label, 'an earlier create whose answer was lost', retired.length > 0).catch(() => undefined);
+    }
+    if (!record) {
+      snapshot.announceCreate('group', op.anchor);
+      try {
+        // The old group of a rename still carries our externalId until it is deleted, and SCIM servers keep
+        // externalId unique: the new group goes without it (it is linked by name, as Atlassian documents).
+        const externalId = retired.length ? undefined : op.anchor;
+        const created = await this.ctx.client.createGroup(groupPayload(externalId, op.displayName, members.ids), label);
+        if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
+        record = { id: created.id, displayName: op.displayName, members: members.anchors };
+      } catch (e) {
+        if (!(e instanceof ScimError) || e.status !== 409) {
+          if (definitelyNotCreated(e)) snapshot.settleCreate('group', op.anchor);
+          throw e;
+        }
+        record = await this.adoptGroup(op.anchor, op.displayName, label, e.detail, retired.length > 0);
       }
     }
+    const present = new Set(record.members);
+    const missing = members.anchors.filter((a) => !present.has(a));
+    if (missing.length) {
+      await this.ctx.client.addMembers(record.id, this.memberIds(missing).ids, label);
+      record.members.push(...missing);
+    }
     if (retired.length) record.retired = retired;
-    this.data.groups[op.anchor] = record;
+    snapshot.setGroup(op.anchor, record);
+    snapshot.settleCreate('group', op.anchor);
     return true;
   }
 
@@ -238,9 +270,9 @@ class Applier {
    * A 409 on create: the name is taken. Ours (same externalId; or, for a rename, no externalId: the answer to our
    * own POST was lost) or adoptable: link it.
    */
-  private async adoptGroup(anchor: string, displayName: string, label: string, conflict: ScimError, renaming: boolean): Promise<GroupRecord> {
+  private async adoptGroup(anchor: string, displayName: string, label: string, why: string, renaming: boolean): Promise<GroupRecord> {
     const existing: ScimGroup | undefined = await this.ctx.client.findGroupByName(displayName, label);
-    if (!existing) throw new ScimError(label, 'POST', 409, `${conflict.detail}; and no group named "${displayName}" could be found`);
+    if (!existing) throw new ScimError(label, 'POST', 409, `${why}; and no group named "${displayName}" could be found`);
     const ours = existing.externalId === anchor || (renaming && !existing.externalId);
     if (!ours && !this.ctx.adoptExistingGroups) {
       throw new ScimError(label, 'POST', 409, `a group named "${displayName}" already exists on the SCIM side and target.adoptExistingGroups is false`);
@@ -260,19 +292,12 @@ class Applier {
         else await this.ctx.client.removeMembers(record.id, ids, label);
       } catch (e) {
         // The group is gone on the SCIM side: forget it, so the next cycle creates it again with its members.
-        if (e instanceof ScimError && e.status === 404) delete this.data.groups[groupAnchor];
+        if (e instanceof ScimError && e.status === 404) this.ctx.snapshot.setGroup(groupAnchor, undefined);
         throw e;
       }
     }
-    if (how === 'add') {
-      const set = new Set(record.members);
-      for (const a of known) set.add(a);
-      record.members = [...set];
-    } else {
-      // Users with no SCIM record are no members anywhere: dropping them needs no call.
-      const gone = new Set(anchors);
-      record.members = record.members.filter((m) => !gone.has(m));
-    }
+    // Removing: users with no SCIM record are no members anywhere, so dropping them needs no call.
+    this.ctx.snapshot.changeGroupMembers(groupAnchor, how, how === 'add' ? known : [...anchors]);
     return ids.length > 0;
   }
 
@@ -282,14 +307,20 @@ class Applier {
       // Only once the new group exists: if its create failed, the old group keeps the members.
       if (!record?.retired?.some((r) => r.id === op.id)) return false;
       await this.ctx.client.deleteGroup(op.id, labelOf(op));
-      record.retired = record.retired.filter((r) => r.id !== op.id);
-      if (record.retired.length === 0) delete record.retired;
+      const retired = record.retired.filter((r) => r.id !== op.id);
+      const { retired: _, ...rest } = record;
+      this.ctx.snapshot.setGroup(op.groupAnchor, retired.length ? { ...rest, retired } : rest);
       return true;
     }
     await this.ctx.client.deleteGroup(op.id, labelOf(op));
-    if (record && record.id === op.id) delete this.data.groups[op.groupAnchor];
+    if (record && record.id === op.id) this.ctx.snapshot.setGroup(op.groupAnchor, undefined);
     return true;
   }
+}
+
+/** A 4xx other than conflict, timeout or rate limit: the server refused the create, so nothing was made. */
+function definitelyNotCreated(e: unknown): boolean {
+  return e instanceof ScimError && e.status !== undefined && e.status >= 400 && e.status < 500 && ![408, 409, 429].includes(e.status);
 }
 
 export function labelOf(op: Operation): string {

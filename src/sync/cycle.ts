@@ -173,6 +173,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     log.error(`unexpected error: ${(e as Error).stack ?? String(e)}`);
     return finish('failed', EXIT.failed, (e as Error).message);
   } finally {
+    snapshot?.close();
     await lock?.release();
   }
 }

@@ -1,0 +1,125 @@
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import type { GroupRecord, SnapshotData, UserRecord } from './snapshot.js';
+
+// The snapshot file is rewritten whole, so it is written only every few hundred calls. In between, each confirmed
+// call is appended here as one line, and each create is announced before it is sent: after a kill -9 the next run
+// replays the confirmed changes and knows which creates may have reached the SCIM side unanswered, and looks those
+// up instead of posting them again. Appends go to the kernel before the call returns, so a killed process loses
+// nothing; only a power cut could (and then the lookup after a 409 still prevents duplicates).
+
+export type CreateKind = 'user' | 'group';
+
+export type JournalEntry =
+  | { u: string; r: UserRecord | null }
+  | { g: string; r: GroupRecord | null }
+  | { g: string; add: string[] }
+  | { g: string; remove: string[] }
+  /** A user left SCIM for good (deleteUser): drop it from every group. */
+  | { purge: string }
+  | { intent: CreateKind; a: string }
+  | { settled: CreateKind; a: string };
+
+export function journalFileFor(statePath: string): string {
+  return `${statePath}.journal`;
+}
+
+/** Applies one entry to the data; every entry is idempotent, so replaying over a newer snapshot is harmless. */
+export function applyEntry(data: SnapshotData, e: JournalEntry, pending: Set<string>): void {
+  if ('intent' in e) pending.add(`${e.intent}:${e.a}`);
+  else if ('settled' in e) pending.delete(`${e.settled}:${e.a}`);
+  else if ('purge' in e) {
+    for (const g of Object.values(data.groups)) g.members = g.members.filter((m) => m !== e.purge);
+  } else if ('u' in e) {
+    if (e.r) data.users[e.u] = e.r;
+    else delete data.users[e.u];
+  } else if ('r' in e) {
+    if (e.r) data.groups[e.g] = e.r;
+    else delete data.groups[e.g];
+  } else {
+    const group = data.groups[e.g];
+    if (!group) return;
+    if ('add' in e) {
+      const set = new Set(group.members);
+      for (const a of e.add) set.add(a);
+      group.members = [...set];
+    } else {
+      const gone = new Set(e.remove);
+      group.members = group.members.filter((m) => !gone.has(m));
+    }
+  }
+}
+
+/**
+ * Replays the journal onto the data, the rotated part first (left by a save that did not finish); returns the creates
+ * announced but never settled ("user:<anchor>", ...).
+ */
+export function replayJournal(file: string, data: SnapshotData): { pending: Set<string>; entries: number } {
+  const pending = new Set<string>();
+  let entries = 0;
+  for (const part of [rotatedFileFor(file), file]) {
+    if (!existsSync(part)) continue;
+    for (const line of readFileSync(part, 'utf8').split('\n')) {
+      if (!line) continue;
+      let entry: JournalEntry;
+      try {
+        entry = JSON.parse(line) as JournalEntry;
+      } catch {
+        break; // the last line of a process killed while writing it; everything before it is whole
+      }
+      applyEntry(data, entry, pending);
+      entries++;
+    }
+  }
+  return { pending, entries };
+}
+
+function rotatedFileFor(file: string): string {
+  return `${file}.saving`;
+}
+
+export class Journal {
+  private fd: number | undefined;
+
+  constructor(readonly file: string) {}
+
+  append(entry: JournalEntry): void {
+    this.fd ??= openSync(this.file, 'a', 0o600);
+    writeSync(this.fd, JSON.stringify(entry) + '\n');
+  }
+
+  /**
+   * Called right before the snapshot is serialized: what is journaled so far moves aside and is deleted once the
+   * snapshot file holds it (dropRotated); calls confirmed while the file is being written go to a fresh journal.
+   * The creates still in flight are announced again in the fresh one, since the rotated part will go.
+   */
+  rotate(stillPending: Iterable<string>): void {
+    this.close();
+    const rotated = rotatedFileFor(this.file);
+    if (existsSync(this.file)) {
+      // A previous save failed and left its rotated part: keep both, in order.
+      if (existsSync(rotated)) appendFileSync(rotated, readFileSync(this.file));
+      else renameSync(this.file, rotated);
+      rmSync(this.file, { force: true });
+    }
+    for (const key of stillPending) {
+      const at = key.indexOf(':');
+      this.append({ intent: key.slice(0, at) as CreateKind, a: key.slice(at + 1) });
+    }
+  }
+
+  dropRotated(): void {
+    rmSync(rotatedFileFor(this.file), { force: true });
+  }
+
+  /** The snapshot was rebuilt from the SCIM side: nothing journaled before applies to it. */
+  discard(): void {
+    this.close();
+    rmSync(this.file, { force: true });
+    rmSync(rotatedFileFor(this.file), { force: true });
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
