@@ -30,6 +30,20 @@ function port(value: string): number {
   return n;
 }
 
+function share(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return n;
+}
+
+function latency(value: string): { min: number; max: number } {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(value);
+  const min = Number(m?.[1]);
+  const max = Number(m?.[2] ?? m?.[1]);
+  if (!m || max < min) throw new InvalidArgumentError('must be milliseconds, such as 100 or 50-200');
+  return { min, max };
+}
+
 function positiveNumber(value: string): number {
   const n = Number(value);
   if (!(n > 0)) throw new InvalidArgumentError('must be a positive number');
@@ -128,7 +142,11 @@ program
   .option('--data <file>', 'keep the users and groups in this JSON file across restarts')
   .option('--token <token>', 'the bearer token clients must send (default: $SANDBOX_TOKEN, else a random one, printed)')
   .option('--rate-limit <rps>', 'answer 429 + Retry-After above this many requests per second', positiveNumber)
-  .action(async (opts: { host: string; port: number; data?: string; token?: string; rateLimit?: number }) => {
+  .option('--fault-rate <0..1>', 'answer this share of writes with an injected 500, 503 or connection reset', share)
+  .option('--fault-after-write <0..1>', 'the share of those faults that come after the write took effect', share)
+  .option('--latency <ms>', 'delay every answer by this many ms, or a range such as 50-200', latency)
+  .option('--fault-seed <n>', 'seed of the fault sequence, for a reproducible rehearsal', port, 1)
+  .action(async (opts: { host: string; port: number; data?: string; token?: string; rateLimit?: number; faultRate?: number; faultAfterWrite?: number; latency?: { min: number; max: number }; faultSeed: number }) => {
     const token = opts.token ?? process.env.SANDBOX_TOKEN ?? randomBytes(18).toString('base64url');
     const sandbox = await startSandbox({
       host: opts.host,
@@ -136,7 +154,11 @@ program
       token,
       ...(opts.data ? { dataFile: opts.data } : {}),
       ...(opts.rateLimit ? { rateLimit: { requestsPerSecond: opts.rateLimit } } : {}),
+      ...(opts.faultRate !== undefined || opts.latency
+        ? { faults: { errorRate: opts.faultRate ?? 0, afterWriteRate: opts.faultAfterWrite ?? 0, ...(opts.latency ? { latencyMs: opts.latency } : {}), seed: opts.faultSeed } }
+        : {}),
     });
+    if (opts.faultRate) process.stdout.write(`fault injection ON: ${opts.faultRate * 100}% of writes fail (${(opts.faultAfterWrite ?? 0) * 100}% of those after taking effect), seed ${opts.faultSeed}\n`);
     // The sandbox's own throwaway token is printed on purpose: it is what the admin pastes into target.token.
     process.stdout.write(`SCIM sandbox listening: ${sandbox.url}\nbearer token: ${token}\n(Ctrl-C to stop)\n`);
     const stop = () => void sandbox.close().then(() => process.exit(0));

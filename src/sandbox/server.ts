@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { DEFAULT_MAX_PAGE_SIZE } from "./atlassian-rules.js";
 import { resourceTypes, schemas, serviceProviderConfig } from "./discovery.js";
 import { ScimError, notFound } from "./errors.js";
+import { FaultInjector, InjectedFault, type FaultKind, type SandboxFaults } from "./faults.js";
 import { errorReply, readJsonBody, sendReply, type Reply } from "./http-io.js";
 import { DebouncedSaver, readDataFile } from "./persistence.js";
 import { SlidingWindowLimiter } from "./rate-limit.js";
@@ -13,6 +14,7 @@ import { SandboxStore, type StoreSnapshot } from "./store.js";
 import type { ScimGroupResource, ScimUserResource } from "./types.js";
 
 export type { ScimGroupResource, ScimUserResource } from "./types.js";
+export type { FaultKind, SandboxFaults } from "./faults.js";
 
 /** Mirrors https://api.atlassian.com/scim/directory/{directoryId}. */
 export const SANDBOX_BASE_PATH = "/scim/directory/sandbox";
@@ -27,12 +29,18 @@ export interface SandboxOptions {
   log?: (line: string) => void;
   /** Also refuse `jira-*` / `confluence-*` group names, as some Atlassian sites do. Default false. */
   refuseProductGroups?: boolean;
+  /** Injected failures and latency, to test clients against a flaky SCIM side. Off by default. */
+  faults?: SandboxFaults;
 }
 
 export interface SandboxRequestRecord {
   method: string;
   path: string;
+  /** 0 when the connection was reset instead of answered. */
   status: number;
+  fault?: FaultKind;
+  /** With `fault`: whether the request reached the store before failing (a write may have taken effect). */
+  afterWrite?: boolean;
 }
 
 export interface RunningSandbox {
@@ -42,6 +50,10 @@ export interface RunningSandbox {
   writeCount(): number;
   resetRequests(): void;
   setToken(token: string): void;
+  /** Replaces the fault settings (restarting the seeded sequence); undefined turns faults off. */
+  setFaults(faults: SandboxFaults | undefined): void;
+  /** Injected faults among `requests`: before = nothing was changed, after = the request reached the store. */
+  faultCount(): { before: number; after: number };
   users(): ScimUserResource[];
   groups(): ScimGroupResource[];
   close(): Promise<void>;
@@ -54,6 +66,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   if (!Number.isInteger(maxPageSize) || maxPageSize < 1) throw new Error(`maxPageSize must be a positive integer`);
   let tokenDigest = digestToken(options.token);
   const limiter = options.rateLimit ? new SlidingWindowLimiter(options.rateLimit.requestsPerSecond) : undefined;
+  let faults = options.faults && new FaultInjector(options.faults);
   const store = new SandboxStore({ refuseProductGroups: options.refuseProductGroups ?? false });
   if (options.dataFile) await loadDataFile(store, options.dataFile);
   const log = options.log;
@@ -87,10 +100,21 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       throw notFound(`No resource at ${url.pathname}.`);
     }
     authenticate(req.headers.authorization, tokenDigest);
-    return handleResource(
+    const fault = faults?.decide(method);
+    if (fault && !fault.afterWrite) {
+      req.resume(); // the body is never read; let the client finish sending it
+      throw fault;
+    }
+    const reply = await handleResource(
       { method, resource, id, query: url.searchParams, readBody: () => readJsonBody(req) },
       context,
-    );
+    ).catch((error: unknown) => {
+      // A refused write changed nothing, but its answer is lost all the same.
+      if (fault) throw fault;
+      throw error;
+    });
+    if (fault) throw fault;
+    return reply;
   }
 
   async function respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -98,18 +122,24 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     const method = req.method ?? "GET";
     let path = req.url ?? "/";
     let reply: Reply;
+    let fault: InjectedFault | undefined;
     try {
       const url = new URL(path, "http://sandbox.invalid");
       path = url.pathname;
       reply = await dispatch(req, url);
     } catch (error) {
       reply = errorReply(error);
+      if (error instanceof InjectedFault) fault = error;
     }
+    if (WRITE_METHODS.has(method) && (fault ? fault.afterWrite : reply.status < 300)) saver?.schedule();
+    const delayMs = faults?.delayMs() ?? 0;
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     // Recorded before the answer goes out, so a client that has its response can rely on the record.
-    requests.push({ method, path, status: reply.status });
-    if (WRITE_METHODS.has(method) && reply.status < 300) saver?.schedule();
-    sendReply(res, reply);
-    log?.(`${method} ${path} ${reply.status} ${Math.round(performance.now() - started)}ms`);
+    requests.push({ method, path, status: reply.status, ...(fault && { fault: fault.kind, afterWrite: fault.afterWrite }) });
+    if (fault?.kind === "reset") req.socket.destroy();
+    else sendReply(res, reply);
+    const injected = fault ? ` (injected ${fault.kind}${fault.afterWrite ? " after write" : ""})` : "";
+    log?.(`${method} ${path} ${reply.status}${injected} ${Math.round(performance.now() - started)}ms`);
   }
 
   const server = createServer((req, res) => void respond(req, res));
@@ -136,6 +166,13 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     setToken: (token) => {
       tokenDigest = digestToken(token);
     },
+    setFaults: (next) => {
+      faults = next && new FaultInjector(next);
+    },
+    faultCount: () => ({
+      before: requests.filter((request) => request.fault && !request.afterWrite).length,
+      after: requests.filter((request) => request.fault && request.afterWrite).length,
+    }),
     users: () => store.allUsers().map((record) => renderUser(record, url)),
     groups: () => store.allGroups().map((record) => renderGroup(record, url, store, true)),
     close: () =>
