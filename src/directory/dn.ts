@@ -1,7 +1,80 @@
 /**
- * A comparable form of a DN: member values and entry DNs from the same server can differ in case and in spaces
- * after commas. Both sides go through this one function, so escaped characters compare consistently.
+ * A DN as a comparison key, for matching group member values against entry DNs.
+ *
+ * Two spellings of one DN must give one key. A server does not always hand both sides out in the same form:
+ * OpenLDAP returns an entry's DN in its own "pretty" form (`uid=a\2C b`, `cn=\22x\22 \5C`), while member values
+ * loaded with slapadd (bulk loads, restores) come back exactly as they were written (`uid=a\, b`, `cn=\"x\" \\`,
+ * `UID=a , OU=People`). So the DN is parsed as RFC 4514 says: attribute types are trimmed and lower-cased; values
+ * are unescaped (`\XX` hex pairs, read as UTF-8, and `\c`), lose leading and trailing spaces, get runs of spaces
+ * collapsed and are case-folded (the naming attributes in use match case-insensitively); the
+ * attribute-value pairs of a multi-valued RDN are sorted. A value that does not parse as a DN gets a key that
+ * no DN has, so it never matches anything by accident.
  */
-export function normalizeDn(dn: string): string {
-  return dn.trim().replace(/\s*([,=+])\s*/g, '$1').toLowerCase();
+export function dnKey(dn: string): string {
+  const rdns = parseDn(dn);
+  if (!rdns) return `!${dn.trim().toLowerCase()}`;
+  return JSON.stringify(rdns.map((avas) => avas.map(([type, value]) => `${type}=${value}`).sort()));
+}
+
+type Ava = [type: string, value: string];
+
+function parseDn(dn: string): Ava[][] | undefined {
+  const text = dn.trim();
+  if (!text) return [];
+  const rdns: Ava[][] = [];
+  let avas: Ava[] = [];
+  let i = 0;
+  for (;;) {
+    const eq = text.indexOf('=', i);
+    if (eq < 0) return undefined;
+    const type = text.slice(i, eq).trim().toLowerCase();
+    if (!/^(?:[a-z][a-z0-9-]*|\d+(?:\.\d+)*)$/.test(type)) return undefined;
+    const value = readValue(text, eq + 1);
+    if (!value) return undefined;
+    avas.push([type, value.text]);
+    i = value.end;
+    if (i >= text.length) break;
+    const separator = text[i];
+    i++;
+    if (separator === ',') {
+      rdns.push(avas);
+      avas = [];
+    }
+  }
+  rdns.push(avas);
+  return rdns;
+}
+
+/** One attribute value from `start` to the next unescaped `,` or `+`; `end` is the index of that separator. */
+function readValue(text: string, start: number): { text: string; end: number } | undefined {
+  const bytes: number[] = [];
+  const push = (chunk: Iterable<number>) => {
+    for (const b of chunk) bytes.push(b);
+  };
+  let i = start;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === ',' || c === '+') break;
+    if (c === '\\') {
+      const hex = /^[0-9a-fA-F]{2}/.exec(text.slice(i + 1, i + 3));
+      if (hex) {
+        push([parseInt(hex[0], 16)]);
+        i += 3;
+        continue;
+      }
+      const next = text.codePointAt(i + 1);
+      if (next === undefined) return undefined; // a lone backslash at the end
+      const escaped = String.fromCodePoint(next);
+      push(Buffer.from(escaped, 'utf8'));
+      i += 1 + escaped.length;
+      continue;
+    }
+    const ch = String.fromCodePoint(text.codePointAt(i)!);
+    push(Buffer.from(ch, 'utf8'));
+    i += ch.length;
+  }
+  // Leading, trailing and repeated spaces are insignificant to the matching rules of naming attributes (RFC 4518),
+  // escaped or not: the server cannot hold two entries that differ only there.
+  const value = new TextDecoder('utf-8').decode(Uint8Array.from(bytes)).normalize('NFC').replace(/\s+/g, ' ').trim().toLowerCase();
+  return { text: value, end: i };
 }

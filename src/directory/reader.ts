@@ -1,6 +1,6 @@
 import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
 import type { Config } from '../config/load.js';
-import type { DesiredState } from '../model.js';
+import type { MappedState } from '../mapping/desired-state.js';
 import { DesiredStateBuilder } from '../mapping/desired-state.js';
 import type { MappingRules } from '../mapping/rules.js';
 import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
@@ -18,7 +18,7 @@ export interface ReadCounts {
  * Reads the whole scope and maps it page by page, as entries arrive: no copy of the raw directory is kept. Any
  * error, referral or limit hit aborts the read, because a partial scope would look like people leaving.
  */
-export async function readDesiredState(config: Config, rules: MappingRules): Promise<{ desired: DesiredState; counts: ReadCounts }> {
+export async function readDesiredState(config: Config, rules: MappingRules): Promise<{ desired: MappedState; counts: ReadCounts }> {
   const { source } = config;
   const dialect = dialectFor(source.kind);
   const builder = new DesiredStateBuilder(rules);
@@ -32,7 +32,7 @@ export async function readDesiredState(config: Config, rules: MappingRules): Pro
       const values = valuesOf(entry);
       // ldapts lists every requested attribute, with [] where the entry has none.
       for (const [name, list] of values) if (list.length) seen.add(name);
-      builder.addUser(entry.dn, dialect.anchorOf(values), textValues(values), dialect.isActive(values));
+      builder.addUser(entry.dn, dialect.anchorOf(values), textValues(values, dialect), dialect.isActive(values));
     }
     if (source.groups) {
       const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes]);
@@ -40,7 +40,7 @@ export async function readDesiredState(config: Config, rules: MappingRules): Pro
         counts.groupEntries++;
         const values = valuesOf(entry);
         const memberDns = dialect.memberAttributes.flatMap((a) => (values.get(a.toLowerCase()) ?? []).map((v) => dialect.memberDn(String(v))));
-        builder.addGroup(entry.dn, dialect.anchorOf(values), textValues(values), memberDns);
+        builder.addGroup(entry.dn, dialect.anchorOf(values), textValues(values, dialect), memberDns);
       }
     }
   } finally {
@@ -95,9 +95,15 @@ function valuesOf(entry: Entry): RawValues {
   return out;
 }
 
-function textValues(values: RawValues): Map<string, string[]> {
+function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, string[]> {
+  const binary = new Set(dialect.binaryAttributes.map((a) => a.toLowerCase()));
   const out = new Map<string, string[]>();
-  for (const [name, list] of values) out.set(name, list.filter((v): v is string => typeof v === 'string'));
+  for (const [name, list] of values) {
+    if (binary.has(name)) continue;
+    // ldapts hands an attribute over as Buffers when one of its values is not valid UTF-8. Decoded leniently, the
+    // bad bytes become U+FFFD, which the mapping reports, instead of the attribute silently looking empty.
+    out.set(name, list.map((v) => (typeof v === 'string' ? v : v.toString('utf8'))));
+  }
   return out;
 }
 
@@ -144,7 +150,7 @@ export async function findUserEntry(config: Config, rules: MappingRules, id: str
     const values = valuesOf(entry);
     const inScope = (await search(entry.dn, 'base', source.usersFilter)).searchEntries.length > 0;
     const underBase = entry.dn.toLowerCase().endsWith(source.users.baseDn.toLowerCase());
-    return { dn: entry.dn, anchor: dialect.anchorOf(values), values: textValues(values), matchesFilter: inScope && underBase };
+    return { dn: entry.dn, anchor: dialect.anchorOf(values), values: textValues(values, dialect), matchesFilter: inScope && underBase };
   } finally {
     await client.unbind().catch(() => undefined);
   }

@@ -1,11 +1,27 @@
 import type { DesiredGroup, DesiredState, DesiredUser, Skip, UserAttributes } from '../model.js';
 import { OPTIONAL_USER_FIELDS } from '../model.js';
 import { isBuiltInGroupName } from '../scim/atlassian-rules.js';
-import { normalizeDn } from '../directory/dn.js';
-import { evaluate, type EntryValues, type MappingRules } from './rules.js';
+import { candidates, evaluate, type EntryValues, type Expression, type MappingRules } from './rules.js';
+import { dnKey } from '../directory/dn.js';
 import { flattenGroups } from './flatten-groups.js';
+import { cleanText, emailShapeProblem, identifierProblem, MAX_EMAIL_LENGTH, MAX_USERNAME_LENGTH, show } from './sanitize.js';
 
-const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
+/** A value the mapping changed or left out while the entry itself still syncs (see sanitize.ts for the rules). */
+export interface FieldWarning {
+  /** The SCIM field: a user field name, or displayName for a group. */
+  field: string;
+  message: string;
+}
+
+/** A FieldWarning with the entry it is about. */
+export interface MappingWarning extends FieldWarning {
+  dn: string;
+  kind: 'user' | 'group';
+  anchor: string;
+}
+
+/** The desired state, plus what the mapping adjusted in entries that are synced. */
+export type MappedState = DesiredState & { warnings: MappingWarning[] };
 
 interface GroupDraft {
   anchor: string;
@@ -24,6 +40,7 @@ export class DesiredStateBuilder {
   private readonly groups: GroupDraft[] = [];
   private readonly skipped: Skip[] = [];
   private readonly duplicateAnchors = new Set<string>();
+  private readonly warnings: MappingWarning[] = [];
 
   constructor(private readonly rules: MappingRules) {}
 
@@ -33,29 +50,41 @@ export class DesiredStateBuilder {
       this.duplicateAnchors.add(anchor);
       return this.skip(dn, 'user', `anchor ${anchor} is shared with another entry`, anchor);
     }
-    const mapped = mapUser(this.rules, values, active);
+    const fieldWarnings: FieldWarning[] = [];
+    const mapped = mapUser(this.rules, values, active, fieldWarnings);
     if (typeof mapped === 'string') return this.skip(dn, 'user', mapped, anchor);
     this.users.set(anchor, { anchor, dn, attrs: mapped });
-    this.userAnchorByDn.set(normalizeDn(dn), anchor);
+    this.userAnchorByDn.set(dnKey(dn), anchor);
+    for (const w of fieldWarnings) this.warnings.push({ dn, kind: 'user', anchor, ...w });
   }
 
   addGroup(dn: string, anchor: string | undefined, values: EntryValues, memberDns: string[]): void {
     if (!anchor) return this.skip(dn, 'group', 'no anchor (entryUUID) returned for the entry');
-    const displayName = evaluate(this.rules.group.displayName, values);
-    if (!displayName) return this.skip(dn, 'group', 'no value for displayName (mapping.group.displayName)', anchor);
+    const fieldWarnings: FieldWarning[] = [];
+    const displayName = mapText('displayName', this.rules.group.displayName, values, fieldWarnings);
+    if (!displayName) {
+      const why = fieldWarnings.map((w) => w.message).join('; ');
+      return this.skip(dn, 'group', `no value for displayName (mapping.group.displayName)${why ? `: ${why}` : ''}`, anchor);
+    }
     this.groups.push({ anchor, dn, displayName, memberDns });
+    for (const w of fieldWarnings) this.warnings.push({ dn, kind: 'group', anchor, ...w });
   }
 
   private skip(dn: string, kind: Skip['kind'], reason: string, anchor?: string): void {
     this.skipped.push(anchor ? { dn, kind, reason, anchor } : { dn, kind, reason });
   }
 
-  finish(): DesiredState {
+  /**
+   * The desired state. `warnings` lists what the mapping adjusted (control characters removed, values cut,
+   * undecodable values ignored) in the users and groups that are synced; skipped entries are in `skipped` only.
+   */
+  finish(): MappedState {
     this.dropDuplicateAnchors();
     this.dropSharedValues('email', 'email');
     this.dropSharedValues('userName', 'userName');
     const groups = this.settleGroups();
-    return { users: this.users, groups: groups.groups, skipped: this.skipped, membersOutsideScope: groups.outsideScope };
+    const warnings = this.warnings.filter((w) => (w.kind === 'user' ? this.users.has(w.anchor) : groups.groups.has(w.anchor)));
+    return { users: this.users, groups: groups.groups, skipped: this.skipped, membersOutsideScope: groups.outsideScope, warnings };
   }
 
   private dropDuplicateAnchors(): void {
@@ -116,20 +145,54 @@ export class DesiredStateBuilder {
   }
 }
 
-/** One directory entry → the SCIM user fields, or the reason it cannot be synced. */
-export function mapUser(rules: MappingRules, values: EntryValues, active: boolean): UserAttributes | string {
+/**
+ * One directory entry → the SCIM user fields, or the reason it cannot be synced. Display fields are cleaned as
+ * sanitize.ts describes; what was changed is pushed to `warnings` when given.
+ */
+export function mapUser(rules: MappingRules, values: EntryValues, active: boolean, warnings?: FieldWarning[]): UserAttributes | string {
   const email = rules.user.email && evaluate(rules.user.email, values);
   if (!email) return 'no email (mapping.user.email gave no value)';
-  if (!EMAIL.test(email)) return `email "${email}" is not a usable address`;
+  const emailProblem = identifierProblem('email', email, MAX_EMAIL_LENGTH);
+  if (emailProblem) return emailProblem;
+  const shape = emailShapeProblem(email);
+  if (shape) return `email ${show(email)} is not a usable address: ${shape}`;
   const userName = rules.user.userName && evaluate(rules.user.userName, values);
   if (!userName) return 'no userName (mapping.user.userName gave no value)';
+  const userNameProblem = identifierProblem('userName', userName, MAX_USERNAME_LENGTH);
+  if (userNameProblem) return userNameProblem;
   // Atlassian treats emails case-insensitively and lower-cases them itself; sending them lower-cased keeps the
   // snapshot equal to what the SCIM side shows, so case-only differences never cause a PATCH.
   const attrs: UserAttributes = { userName: userName.toLowerCase(), email: email.toLowerCase(), active };
+  const notes: FieldWarning[] = [];
   for (const field of OPTIONAL_USER_FIELDS) {
     const rule = rules.user[field];
-    const value = rule && evaluate(rule, values);
+    const value = rule && mapText(field, rule, values, notes);
     if (value) attrs[field] = value;
   }
+  warnings?.push(...notes);
   return attrs;
+}
+
+/**
+ * The first alternative whose value is usable text, cleaned. An alternative whose value is not valid text is
+ * passed over for the next one, and said so in `warnings`.
+ */
+function mapText(field: string, expression: Expression, values: EntryValues, warnings: FieldWarning[]): string | undefined {
+  const refused: string[] = [];
+  let chosen: { value: string; source: string; notes: string[] } | undefined;
+  for (const candidate of candidates(expression, values)) {
+    const clean = cleanText(candidate.value);
+    if (clean.value === undefined) {
+      refused.push(`the value from ${candidate.source} ${clean.refused} and was ignored`);
+      continue;
+    }
+    chosen = { value: clean.value, source: candidate.source, notes: clean.notes };
+    break;
+  }
+  if (refused.length) {
+    const fallback = chosen ? `; used ${chosen.source} instead` : '; the field is left empty';
+    warnings.push({ field, message: refused.join('; ') + fallback });
+  }
+  if (chosen?.notes.length) warnings.push({ field, message: `the value from ${chosen.source}: ${chosen.notes.join('; ')}` });
+  return chosen?.value;
 }

@@ -1,4 +1,4 @@
-import { normalizeDn } from '../directory/dn.js';
+import { dnKey } from '../directory/dn.js';
 
 export interface GroupMembersInput {
   dn: string;
@@ -19,11 +19,12 @@ export interface FlatGroups {
  */
 export function flattenGroups(
   groups: readonly GroupMembersInput[],
+  /** Keyed by dnKey(dn). */
   userAnchorByDn: ReadonlyMap<string, string>,
   isUserInScope: (anchor: string) => boolean,
 ): FlatGroups {
   const indexByDn = new Map<string, number>();
-  groups.forEach((g, i) => indexByDn.set(normalizeDn(g.dn), i));
+  groups.forEach((g, i) => indexByDn.set(dnKey(g.dn), i));
   let outsideScope = 0;
   const directUsers: string[][] = [];
   const subgroups: number[][] = [];
@@ -31,7 +32,7 @@ export function flattenGroups(
     const users: string[] = [];
     const nested: number[] = [];
     for (const memberDn of g.memberDns) {
-      const key = normalizeDn(memberDn);
+      const key = dnKey(memberDn);
       const anchor = userAnchorByDn.get(key);
       if (anchor !== undefined) {
         if (isUserInScope(anchor)) users.push(anchor);
@@ -69,7 +70,7 @@ export function flattenGroups(
 
   return {
     membersOf(dn: string) {
-      const i = indexByDn.get(normalizeDn(dn));
+      const i = indexByDn.get(dnKey(dn));
       return i === undefined ? [] : membersOfIndex(i);
     },
     outsideScope,

@@ -126,6 +126,15 @@ export function attributesOf(expressions: Expression[]): string[] {
 export type EntryValues = ReadonlyMap<string, readonly string[]>;
 
 export function evaluate(expression: Expression, entry: EntryValues): string | undefined {
+  for (const candidate of candidates(expression, entry)) return candidate.value;
+  return undefined;
+}
+
+/**
+ * Every alternative that yields a value, in order, with the template it came from: for callers that may still
+ * refuse a value (text that is not valid UTF-8) and fall back to the next one.
+ */
+export function* candidates(expression: Expression, entry: EntryValues): Generator<{ source: string; value: string }> {
   for (const template of expression.alternatives) {
     let out = '';
     let complete = true;
@@ -142,7 +151,6 @@ export function evaluate(expression: Expression, entry: EntryValues): string | u
       out += value;
     }
     const trimmed = out.trim();
-    if (complete && trimmed) return trimmed;
+    if (complete && trimmed) yield { source: template.source, value: trimmed };
   }
-  return undefined;
 }

@@ -92,6 +92,8 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     };
     report.skipped = desired.skipped;
     for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
+    report.adjusted = desired.warnings.map(({ kind, dn, field, message }) => ({ kind, dn, field, message }));
+    for (const a of report.adjusted) log.warn(`adjusted ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
 
     const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
     managed.add('active');

@@ -20,6 +20,8 @@ export interface CycleReport {
   error?: string;
   directory: { userEntries: number; groupEntries: number; usersInScope: number; groupsInScope: number; membersOutsideScope: number };
   skipped: Skip[];
+  /** Values the mapping cleaned, cut or left out in entries that were synced (see src/mapping/sanitize.ts). */
+  adjusted: { kind: 'user' | 'group'; dn: string; field: string; message: string }[];
   rebuild?: { linkedUsers: number; linkedGroups: number; scimUsersNotInScope: number; scimGroupsNotInScope: number };
   /** False when the cycle stopped before a plan was made (directory or SCIM failure while reading). */
   planMade: boolean;
@@ -40,6 +42,7 @@ export function newReport(statePath: string): CycleReport {
     exitCode: 0,
     directory: { userEntries: 0, groupEntries: 0, usersInScope: 0, groupsInScope: 0, membersOutsideScope: 0 },
     skipped: [],
+    adjusted: [],
     planMade: false,
     planned: {},
     done: {},
@@ -93,6 +96,11 @@ export function renderReport(r: CycleReport): string {
     lines.push(`  skipped entries (${r.skipped.length}):`);
     for (const s of r.skipped.slice(0, 50)) lines.push(`    ${s.kind} ${s.dn}: ${s.reason}`);
     if (r.skipped.length > 50) lines.push(`    … ${r.skipped.length - 50} more in the JSON report (--json)`);
+  }
+  if (r.adjusted.length) {
+    lines.push(`  adjusted values (${r.adjusted.length}; the entries were synced):`);
+    for (const a of r.adjusted.slice(0, 50)) lines.push(`    ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
+    if (r.adjusted.length > 50) lines.push(`    … ${r.adjusted.length - 50} more in the JSON report (--json)`);
   }
   if (r.failures.length) {
     lines.push(`  failed operations (${r.failures.length}; retried next cycle):`);
