@@ -38,3 +38,14 @@ export function detailOf(body: string): string {
   }
   return body.replace(/\s+/g, ' ').slice(0, 300);
 }
+
+/** A call dropped from the queue before it was sent (the key was rejected, or the process is stopping). */
+export class CancelledError extends Error {
+  constructor(
+    readonly resource: string,
+    readonly method: string,
+  ) {
+    super(`${resource}: ${method} not sent: the cycle is stopping`);
+    this.name = 'CancelledError';
+  }
+}

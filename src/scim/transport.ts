@@ -1,7 +1,7 @@
 import got, { HTTPError, RequestError, type Method, type RetryObject } from 'got';
 import PQueue from 'p-queue';
 import { SCIM_CONTENT_TYPE } from './atlassian-rules.js';
-import { detailOf, KeyRejectedError, ScimError } from './errors.js';
+import { CancelledError, detailOf, KeyRejectedError, ScimError } from './errors.js';
 import { keyFingerprint } from './key-fingerprint.js';
 import { log } from '../log.js';
 
@@ -22,6 +22,8 @@ export interface CallStats {
   writes: number;
   byMethod: Record<string, number>;
   byStatus: Record<string, number>;
+  /** "METHOD status", e.g. "POST 201", for metrics by both. */
+  byMethodAndStatus: Record<string, number>;
   rateLimited: number;
   retries: number;
 }
@@ -42,7 +44,7 @@ const RETRY_STATUSES = [408, 429, 500, 502, 503, 504, 521, 522, 524];
  * the caller resolves by looking the resource up).
  */
 export class ScimTransport {
-  readonly stats: CallStats = { requests: 0, writes: 0, byMethod: {}, byStatus: {}, rateLimited: 0, retries: 0 };
+  readonly stats: CallStats = { requests: 0, writes: 0, byMethod: {}, byStatus: {}, byMethodAndStatus: {}, rateLimited: 0, retries: 0 };
   private readonly queue: PQueue;
   private resumeAt = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
@@ -60,12 +62,32 @@ export class ScimTransport {
   }
 
   async request<T>(method: Method, path: string, resource: string, body?: unknown, searchParams?: Record<string, string | number>): Promise<ScimResponse<T>> {
-    return this.queue.add(() => this.send<T>(method, path, resource, body, searchParams)) as Promise<ScimResponse<T>>;
+    // One controller per call while it waits: cancelQueued() aborts those, never a call already sent, whose
+    // answer must still be recorded.
+    const waiting = new AbortController();
+    this.waiting.add(waiting);
+    try {
+      return (await this.queue.add(
+        () => {
+          this.waiting.delete(waiting);
+          return this.send<T>(method, path, resource, body, searchParams);
+        },
+        { signal: waiting.signal },
+      )) as ScimResponse<T>;
+    } catch (e) {
+      if (waiting.signal.aborted) throw new CancelledError(resource, method);
+      throw e;
+    } finally {
+      this.waiting.delete(waiting);
+    }
   }
 
-  /** Stops starting queued calls (calls in flight finish); used when the key is rejected. */
-  clear(): void {
-    this.queue.clear();
+  private readonly waiting = new Set<AbortController>();
+
+  /** Drops the calls still waiting in the queue (they reject with CancelledError); calls in flight finish. */
+  cancelQueued(): void {
+    for (const c of this.waiting) c.abort();
+    this.waiting.clear();
   }
 
   private async send<T>(method: Method, path: string, resource: string, body: unknown, searchParams?: Record<string, string | number>): Promise<ScimResponse<T>> {
@@ -122,6 +144,8 @@ export class ScimTransport {
     if (WRITE_METHODS.has(method)) this.stats.writes++;
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
     this.stats.byStatus[String(status)] = (this.stats.byStatus[String(status)] ?? 0) + 1;
+    const both = `${method} ${status}`;
+    this.stats.byMethodAndStatus[both] = (this.stats.byMethodAndStatus[both] ?? 0) + 1;
     if (status === 429) this.stats.rateLimited++;
   }
 

@@ -2,7 +2,7 @@ import type { UserAttributes, UserField } from '../model.js';
 import { diffUser } from '../plan/plan.js';
 import type { Operation, OperationKind } from '../plan/operations.js';
 import type { ScimClient } from '../scim/client.js';
-import { KeyRejectedError, ScimError } from '../scim/errors.js';
+import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
 import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type ScimGroup, type ScimUser } from '../scim/resources.js';
 import type { GroupRecord, Snapshot, UserRecord } from '../state/snapshot.js';
 import { log } from '../log.js';
@@ -16,6 +16,8 @@ export interface ApplyContext {
   adoptExistingGroups: boolean;
   /** Confirmed operations between two snapshot writes, so that a crash loses little. */
   checkpointEvery: number;
+  /** Aborted on shutdown: no new call starts, calls in flight finish and are recorded. */
+  signal?: AbortSignal;
 }
 
 // Operations of one phase run concurrently (the queue bounds them); phases run in order, because groups need the
@@ -40,7 +42,10 @@ export async function applyPlan(operations: readonly Operation[], ctx: ApplyCont
   const phases: Operation[][] = [[], [], [], [], []];
   for (const op of operations) phases[PHASE[op.kind]]!.push(op);
   const applier = new Applier(ctx);
+  const onAbort = () => ctx.client.transport.cancelQueued();
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
   for (const phase of phases) {
+    if (ctx.signal?.aborted) break;
     // Membership changes of one group run one after another: they are read-modify-write of one member list.
     const chains = new Map<string, Operation[]>();
     for (const op of phase) {
@@ -52,6 +57,7 @@ export async function applyPlan(operations: readonly Operation[], ctx: ApplyCont
     }));
     applier.throwIfStopped();
   }
+  ctx.signal?.removeEventListener('abort', onAbort);
 }
 
 class Applier {
@@ -65,7 +71,7 @@ class Applier {
   }
 
   async run(op: Operation): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.ctx.signal?.aborted) return;
     try {
       const confirmed = await this.execute(op);
       if (!confirmed) return;
@@ -77,9 +83,11 @@ class Applier {
     } catch (e) {
       if (e instanceof KeyRejectedError) {
         this.stopped ??= e;
-        this.ctx.client.transport.clear();
+        this.ctx.client.transport.cancelQueued();
         return;
       }
+      // Dropped before it was sent because the cycle is stopping: not a failure, the next cycle does it.
+      if (e instanceof CancelledError) return;
       const err = e instanceof ScimError ? e : undefined;
       const failure = {
         operation: op.kind,
@@ -318,8 +326,9 @@ class Applier {
   }
 }
 
-/** A 4xx other than conflict, timeout or rate limit: the server refused the create, so nothing was made. */
+/** Never sent, or a 4xx other than conflict, timeout or rate limit: nothing was made. */
 function definitelyNotCreated(e: unknown): boolean {
+  if (e instanceof CancelledError) return true;
   return e instanceof ScimError && e.status !== undefined && e.status >= 400 && e.status < 500 && ![408, 409, 429].includes(e.status);
 }
 

@@ -24,6 +24,10 @@ export interface CycleOptions {
   dryRun?: boolean;
   force?: boolean;
   rebuildState?: boolean;
+  /** Shutdown: no new SCIM call starts; what was confirmed is saved. */
+  signal?: AbortSignal;
+  /** The caller (the daemon) holds the state lock for its whole life. */
+  lockHeld?: boolean;
 }
 
 export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
@@ -78,7 +82,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       const problem = await stateWritableProblem(config.state.path);
       if (problem) throw new StateError(problem);
       await mkdir(path.dirname(config.state.path), { recursive: true });
-      lock = await acquireStateLock(config.state.path);
+      if (!options.lockHeld) lock = await acquireStateLock(config.state.path);
     }
     snapshot = await Snapshot.open(config.state.path);
     const { desired, counts } = await readDesiredState(config, config.mapping);
@@ -139,6 +143,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     }
     if (options.dryRun) return finish('dry-run', holding.length ? EXIT.guard : EXIT.ok);
 
+    if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped before any write: the process is shutting down');
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
     try {
       await applyPlan(plan.operations, {
@@ -148,10 +153,12 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         managedFields: managed,
         adoptExistingGroups: config.target.adoptExistingGroups,
         checkpointEvery: config.state.checkpointEvery,
+        ...(options.signal ? { signal: options.signal } : {}),
       });
     } finally {
       await snapshot.save();
     }
+    if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there');
     if (approved.status === 'matches') await consumeApproval(config.state.path);
     if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
     return finish('success', EXIT.ok);

@@ -2,7 +2,7 @@ import type { Skip } from '../model.js';
 import { OPERATION_KINDS, type OperationKind } from '../plan/operations.js';
 import type { CallStats } from '../scim/transport.js';
 
-export type CycleResult = 'failed' | 'success' | 'completed-with-failures' | 'directory-failed' | 'scim-failed' | 'key-rejected' | 'guard-stopped' | 'dry-run';
+export type CycleResult = 'interrupted' | 'failed' | 'success' | 'completed-with-failures' | 'directory-failed' | 'scim-failed' | 'key-rejected' | 'guard-stopped' | 'dry-run';
 
 export interface OperationFailure {
   operation: OperationKind;
@@ -48,7 +48,7 @@ export function newReport(statePath: string): CycleReport {
     done: {},
     failures: [],
     warnings: [],
-    calls: { requests: 0, writes: 0, byMethod: {}, byStatus: {}, rateLimited: 0, retries: 0 },
+    calls: { requests: 0, writes: 0, byMethod: {}, byStatus: {}, byMethodAndStatus: {}, rateLimited: 0, retries: 0 },
     statePath,
   };
 }
@@ -108,4 +108,17 @@ export function renderReport(r: CycleReport): string {
   }
   lines.push(`  state: ${r.statePath}`);
   return lines.join('\n');
+}
+
+/** One log line per cycle, for the daemon's log: result, what was done, what failed, calls. */
+export function summaryLine(r: CycleReport): string {
+  const done = OPERATION_KINDS.filter((k) => r.done[k]).map((k) => `${r.done[k]} ${LABELS[k]}`);
+  const parts = [
+    `cycle ${r.result} (exit ${r.exitCode}) in ${(r.durationMs / 1000).toFixed(1)} s`,
+    done.length ? done.join(', ') : r.planMade ? 'nothing to change' : 'nothing planned',
+    ...(r.failures.length ? [`${r.failures.length} failed`] : []),
+    ...(r.skipped.length ? [`${r.skipped.length} entries skipped`] : []),
+    `${r.calls.requests} SCIM calls (${r.calls.writes} writes, ${r.calls.rateLimited} answered 429)`,
+  ];
+  return parts.join('; ') + (r.error ? `: ${r.error}` : '');
 }
