@@ -11,6 +11,7 @@ import { renderReport } from './sync/report.js';
 import { renderCheck, runCheck } from './sync/check.js';
 import { APPROVAL_HOURS, approvalFileFor, writeApproval } from './plan/approval.js';
 import { explainUser } from './sync/explain.js';
+import { Daemon } from './daemon/daemon.js';
 
 function loadOrExit(file: string): Config {
   try {
@@ -77,6 +78,25 @@ program
     const json = opts.dryRun && plan ? { ...report, plan: { operations: plan.operations, warnings: plan.warnings } } : report;
     process.stdout.write((opts.json ? JSON.stringify(json, null, 2) : renderReport(report)) + '\n');
     process.exitCode = report.exitCode;
+  });
+
+program
+  .command('run')
+  .description('the daemon: a cycle at start and then on the schedule; /healthz /readyz /metrics; SIGHUP reloads the config')
+  .requiredOption('-c, --config <file>', 'the YAML configuration')
+  .action(async (opts: { config: string }) => {
+    const config = loadOrExit(opts.config);
+    const daemon = new Daemon(opts.config, config);
+    try {
+      await daemon.start();
+    } catch (e) {
+      process.stderr.write(`ldap-scim run: cannot start: ${(e as Error).message}\n`);
+      process.exit(EXIT.failed);
+    }
+    const stop = () => void daemon.stop().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    process.on('SIGHUP', () => daemon.reload());
   });
 
 program

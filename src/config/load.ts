@@ -100,6 +100,8 @@ function resolve(raw: RawConfig, file: string, fail: (key: string[], message: st
   const token = tokenFile ? readSecret(['target', 'tokenFile'], tokenFile) : target.token!;
   registerSecret(bindPassword);
   registerSecret(token);
+  // A chat webhook URL carries its own token.
+  registerSecret(raw.alerts.webhookUrl);
 
   let mapping: MappingRules;
   try {

@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 
 // The YAML contract (see README "Configuration"). Objects are strict so that a typo such as `bindDN` is reported
@@ -112,8 +113,14 @@ export const configSchema = z.strictObject({
   state: z.strictObject({
     path: text(),
     checkpointEvery: positiveInt().default(200),
+    keepReports: nonNegativeInt().default(30),
   }),
-  schedule: text().default('*/15 * * * *'),
+  schedule: text()
+    .refine((v) => cron.validate(v), { error: 'must be a cron expression such as "*/15 * * * *" (six fields allow seconds)' })
+    .default('*/15 * * * *'),
+  alerts: z
+    .strictObject({ webhookUrl: text().regex(/^https?:\/\/\S+$/i, { error: 'must be an http(s) URL' }).optional() })
+    .default({}),
   safety: z
     .strictObject({
       maxDeactivations: nonNegativeInt().default(500),

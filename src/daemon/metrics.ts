@@ -1,0 +1,66 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CycleReport } from '../sync/report.js';
+import type { KeyExpiry } from './key-lifecycle.js';
+
+/** The daemon's Prometheus metrics, on a registry of their own (prefix ldap_scim_). */
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  private readonly cycles = new Counter({ name: 'ldap_scim_cycles_total', help: 'Sync cycles by result', labelNames: ['result'], registers: [this.registry] });
+  private readonly skippedTicks = new Counter({ name: 'ldap_scim_schedule_ticks_skipped_total', help: 'Scheduled ticks skipped because a cycle was still running', registers: [this.registry] });
+  private readonly duration = new Histogram({
+    name: 'ldap_scim_cycle_duration_seconds',
+    help: 'Duration of sync cycles',
+    buckets: [1, 5, 15, 60, 300, 900, 3600, 14400],
+    registers: [this.registry],
+  });
+  private readonly lastSuccess = new Gauge({ name: 'ldap_scim_last_success_timestamp_seconds', help: 'When the last cycle succeeded (Unix time)', registers: [this.registry] });
+  private readonly operations = new Counter({ name: 'ldap_scim_operations_total', help: 'SCIM operations confirmed, by kind', labelNames: ['kind'], registers: [this.registry] });
+  private readonly failures = new Counter({ name: 'ldap_scim_operation_failures_total', help: 'SCIM operations that failed, by kind', labelNames: ['kind'], registers: [this.registry] });
+  private readonly requests = new Counter({ name: 'ldap_scim_scim_requests_total', help: 'SCIM requests by method and status', labelNames: ['method', 'status'], registers: [this.registry] });
+  private readonly rateLimited = new Counter({ name: 'ldap_scim_scim_rate_limited_total', help: 'SCIM answers 429', registers: [this.registry] });
+  private readonly skipped = new Gauge({ name: 'ldap_scim_entries_skipped', help: 'Directory entries skipped in the last cycle', registers: [this.registry] });
+  private readonly users = new Gauge({ name: 'ldap_scim_users_in_scope', help: 'Users in scope in the last cycle', registers: [this.registry] });
+  private readonly groups = new Gauge({ name: 'ldap_scim_groups_in_scope', help: 'Groups in scope in the last cycle', registers: [this.registry] });
+  private readonly keyDays = new Gauge({
+    name: 'ldap_scim_key_days_left',
+    help: 'Days until the SCIM API key expires (estimated=true: a year after it was first seen)',
+    labelNames: ['fingerprint', 'estimated'],
+    registers: [this.registry],
+  });
+  private readonly ready = new Gauge({ name: 'ldap_scim_ready', help: '1 when the last cycle succeeded and the key is accepted', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ldap_scim_' });
+  }
+
+  cycle(report: CycleReport): void {
+    this.cycles.inc({ result: report.result });
+    this.duration.observe(report.durationMs / 1000);
+    if (report.result === 'success') this.lastSuccess.set(Date.now() / 1000);
+    for (const [kind, n] of Object.entries(report.done)) this.operations.inc({ kind }, n ?? 0);
+    for (const f of report.failures) this.failures.inc({ kind: f.operation });
+    for (const [both, n] of Object.entries(report.calls.byMethodAndStatus)) {
+      const [method = '', status = ''] = both.split(' ');
+      this.requests.inc({ method, status }, n);
+    }
+    this.rateLimited.inc(report.calls.rateLimited);
+    if (report.planMade) {
+      this.skipped.set(report.skipped.length);
+      this.users.set(report.directory.usersInScope);
+      this.groups.set(report.directory.groupsInScope);
+    }
+  }
+
+  tickSkipped(): void {
+    this.skippedTicks.inc();
+  }
+
+  key(expiry: KeyExpiry): void {
+    this.keyDays.reset();
+    this.keyDays.set({ fingerprint: expiry.fingerprint, estimated: String(expiry.estimated) }, Math.round(expiry.daysLeft * 100) / 100);
+  }
+
+  setReady(ready: boolean): void {
+    this.ready.set(ready ? 1 : 0);
+  }
+}
