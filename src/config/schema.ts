@@ -118,9 +118,11 @@ export const configSchema = z.strictObject({
   schedule: text()
     .refine((v) => cron.validate(v), { error: 'must be a cron expression such as "*/15 * * * *" (six fields allow seconds)' })
     .default('*/15 * * * *'),
-  alerts: z
-    .strictObject({ webhookUrl: text().regex(/^https?:\/\/\S+$/i, { error: 'must be an http(s) URL' }).optional() })
-    .default({}),
+  // `alerts:` with every key commented out is null in YAML: the same as no alerts.
+  alerts: z.preprocess(
+    (v) => v ?? {},
+    z.strictObject({ webhookUrl: text().regex(/^https?:\/\/\S+$/i, { error: 'must be an http(s) URL' }).optional() }),
+  ),
   safety: z
     .strictObject({
       maxDeactivations: nonNegativeInt().default(500),
