@@ -29,6 +29,7 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find node_modules -depth -type d -empty -delete \
  && find dist -name '*.map' -delete
 
 FROM node:20-bookworm-slim
@@ -38,7 +39,6 @@ LABEL org.opencontainers.image.title="ldap-scim" \
       org.opencontainers.image.description="Keeps an Atlassian organization's users and groups in step with an LDAP directory over SCIM 2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.base.name="node:20-bookworm-slim"
 ENV NODE_ENV=production \
     LDAP_SCIM_HEALTH_PORT=9464
