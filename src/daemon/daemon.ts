@@ -132,7 +132,7 @@ export class Daemon {
   private async cycle(): Promise<void> {
     const config = this.config;
     this.refreshToken(config);
-    await this.watchKeyAge(config);
+    const keyWarning = await this.watchKeyAge(config);
     let report: CycleReport;
     try {
       ({ report } = await runCycle(config, { lockHeld: true, signal: this.abort.signal }));
@@ -142,6 +142,7 @@ export class Daemon {
       return;
     }
     this.cycles++;
+    if (keyWarning) report.warnings.unshift(keyWarning);
     this.metrics.cycle(report);
     const line = summaryLine(report);
     if (report.exitCode === EXIT.ok) log.info(line);
@@ -206,8 +207,8 @@ export class Daemon {
   }
 
   /** Expiry warnings at 30, 14, 7, 3 and 1 days left, once per key each; the days left as a metric. */
-  private async watchKeyAge(config: Config): Promise<void> {
-    if (!this.keys) return;
+  private async watchKeyAge(config: Config): Promise<string | undefined> {
+    if (!this.keys) return undefined;
     const fingerprint = keyFingerprint(config.target.token);
     const now = new Date();
     const record = (this.keys.data.keys[fingerprint] ??= { firstSeen: now.toISOString(), warned: [] });
@@ -225,6 +226,7 @@ export class Daemon {
       log.warn(warning);
       await postAlert(config.alerts.webhookUrl, warning);
     }
+    return warning;
   }
 
   private async listen(): Promise<void> {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -105,6 +105,9 @@ describe('ldap-scim run (the daemon)', function () {
     const fp = keyFingerprint(FIRST_KEY);
     expect(logs.match(/expires in 5 days/g), 'warned exactly once').to.have.length(1);
     expect(alerts.filter((a) => /expires in 5 days/.test(a))).to.have.length(1);
+    const reports = readdirSync(`${dir}/state/reports`).map((f) => readFileSync(`${dir}/state/reports/${f}`, 'utf8'));
+    expect(reports.length, 'each cycle keeps its report').to.be.greaterThan(2);
+    expect(reports.filter((r) => /expires in 5 days/.test(r)), 'the warning is in that cycle\'s report').to.have.length(1);
     const metrics = (await get('/metrics')).text;
     const days = new RegExp(`^ldap_scim_key_days_left\\{fingerprint="${fp}",estimated="false"\\} ([\\d.]+)$`, 'm').exec(metrics);
     expect(days, metrics.slice(0, 500)).to.not.equal(null);
