@@ -32,13 +32,10 @@ const tls = z
   .default({ startTls: false, rejectUnauthorized: true });
 
 export const sourceKinds = ['openldap', 'activedirectory'] as const;
-// Active Directory needs its own dialect (objectGUID, userAccountControl, range retrieval); until it has one the
-// config refuses it here (exit 2) rather than failing at the first bind. Its mapping defaults are kept ready.
-const supportedKinds = ['openldap'] as const;
 
 const source = z
   .strictObject({
-    kind: z.enum(supportedKinds, { error: need(`must be ${supportedKinds.join(' or ')} (Active Directory is not supported by this version yet)`) }),
+    kind: z.enum(sourceKinds, { error: need(`must be ${sourceKinds.join(' or ')}`) }),
     url: text().regex(/^ldaps?:\/\/[^/]+\/?$/i, { error: 'must look like ldap://host:389 or ldaps://host:636' }),
     bindDn: text(),
     bindPassword: text().optional(),
@@ -49,6 +46,8 @@ const source = z
     pageSize: positiveInt().max(10000, { error: 'must be at most 10000' }).default(500),
     timeLimitSeconds: nonNegativeInt().default(600),
     connectTimeoutSeconds: positive().default(10),
+    /** Active Directory: an account whose accountExpires has passed counts as disabled. */
+    treatExpiredAccountsAsDisabled: z.boolean({ error: 'must be true or false' }).default(false),
   })
   .refine((s) => (s.bindPassword === undefined) !== (s.bindPasswordFile === undefined), {
     error: 'give exactly one of bindPassword or bindPasswordFile',

@@ -1,4 +1,8 @@
 import type { Config } from '../config/load.js';
+import { activeDirectoryDialect } from './dialects/active-directory.js';
+import { openLdapDialect } from './dialects/openldap.js';
+
+export type RawEntryValues = ReadonlyMap<string, readonly (string | Buffer)[]>;
 
 /** What differs between directory products: the anchor attribute, how "disabled" is spelled, member attributes. */
 export interface DirectoryDialect {
@@ -8,28 +12,17 @@ export interface DirectoryDialect {
   memberAttributes: string[];
   /** Extra user attributes the dialect reads for itself (e.g. userAccountControl). */
   userStatusAttributes: string[];
-  anchorOf(values: ReadonlyMap<string, readonly (string | Buffer)[]>): string | undefined;
-  isActive(values: ReadonlyMap<string, readonly (string | Buffer)[]>): boolean;
+  anchorOf(values: RawEntryValues): string | undefined;
+  isActive(values: RawEntryValues): boolean;
   /** A member value as a DN (OpenLDAP's uniqueMember may carry a `#'0101'B` unique-id suffix). */
   memberDn(value: string): string;
 }
 
-const openldap: DirectoryDialect = {
-  anchorAttribute: 'entryUUID',
-  binaryAttributes: [],
-  memberAttributes: ['member', 'uniqueMember'],
-  userStatusAttributes: [],
-  anchorOf: (values) => {
-    const v = values.get('entryuuid')?.[0];
-    return typeof v === 'string' && v ? v.toLowerCase() : undefined;
-  },
-  // OpenLDAP has no standard "disabled" flag: whoever is in the users filter is active. Admins exclude people
-  // with the filter, e.g. (!(pwdAccountLockedTime=*)).
-  isActive: () => true,
-  memberDn: (value) => value.replace(/#'[01]*'B$/, ''),
-};
-
-export function dialectFor(kind: Config['source']['kind']): DirectoryDialect {
-  if (kind === 'openldap') return openldap;
-  throw new Error(`source.kind ${kind} is not supported by this version`);
+export function dialectFor(source: Pick<Config['source'], 'kind' | 'treatExpiredAccountsAsDisabled'>): DirectoryDialect {
+  switch (source.kind) {
+    case 'openldap':
+      return openLdapDialect;
+    case 'activedirectory':
+      return activeDirectoryDialect({ treatExpiredAccountsAsDisabled: source.treatExpiredAccountsAsDisabled });
+  }
 }

@@ -20,7 +20,7 @@ export interface ReadCounts {
  */
 export async function readDesiredState(config: Config, rules: MappingRules): Promise<{ desired: MappedState; counts: ReadCounts }> {
   const { source } = config;
-  const dialect = dialectFor(source.kind);
+  const dialect = dialectFor(source);
   const builder = new DesiredStateBuilder(rules);
   const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0, unseenUserAttributes: [] };
   const seen = new Set<string>();
@@ -36,11 +36,26 @@ export async function readDesiredState(config: Config, rules: MappingRules): Pro
     }
     if (source.groups) {
       const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes]);
+      // Groups whose members came back in ranges are completed after the paged search, not in the middle of it.
+      const ranged: { dn: string; values: RawValues; memberDns: string[]; next: { attribute: string; from: number }[] }[] = [];
       for await (const entry of search(client, source, source.groups, source.groupsFilter, groupAttributes, dialect, counts)) {
         counts.groupEntries++;
         const values = valuesOf(entry);
-        const memberDns = dialect.memberAttributes.flatMap((a) => (values.get(a.toLowerCase()) ?? []).map((v) => dialect.memberDn(String(v))));
-        builder.addGroup(entry.dn, dialect.anchorOf(values), textValues(values, dialect), memberDns);
+        const memberDns: string[] = [];
+        const next: { attribute: string; from: number }[] = [];
+        for (const attribute of dialect.memberAttributes) {
+          const { values: found, nextFrom } = memberValues(values, attribute);
+          for (const v of found) memberDns.push(dialect.memberDn(String(v)));
+          if (nextFrom !== undefined) next.push({ attribute, from: nextFrom });
+        }
+        if (next.length) ranged.push({ dn: entry.dn, values, memberDns, next });
+        else builder.addGroup(entry.dn, dialect.anchorOf(values), textValues(values, dialect), memberDns);
+      }
+      for (const group of ranged) {
+        for (const { attribute, from } of group.next) {
+          for (const v of await remainingRanges(client, source, group.dn, attribute, from)) group.memberDns.push(dialect.memberDn(v));
+        }
+        builder.addGroup(group.dn, dialect.anchorOf(group.values), textValues(group.values, dialect), group.memberDns);
       }
     }
   } finally {
@@ -86,6 +101,43 @@ async function* search(
 
 type RawValues = Map<string, (string | Buffer)[]>;
 
+const RANGE = /^(.+);range=(\d+)-(\d+|\*)$/;
+
+/**
+ * A member attribute's values, whole or the first range of them. Active Directory hands out at most MaxValRange
+ * (1,500 by default) values per entry, as `member;range=0-1499`; the rest must be asked for range by range.
+ */
+function memberValues(values: RawValues, attribute: string): { values: (string | Buffer)[]; nextFrom?: number } {
+  const name = attribute.toLowerCase();
+  const whole = values.get(name);
+  if (whole?.length) return { values: whole };
+  for (const [key, list] of values) {
+    const m = RANGE.exec(key);
+    if (!m || m[1] !== name) continue;
+    return m[3] === '*' ? { values: list } : { values: list, nextFrom: Number(m[3]) + 1 };
+  }
+  return { values: [] };
+}
+
+/** Asks for `attribute;range=<from>-*` until the server marks the last range with `*`. Bounded by the ranges it hands out. */
+async function remainingRanges(client: Client, source: Config['source'], dn: string, attribute: string, from: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let start = from, rounds = 0; rounds < 100_000; rounds++) {
+    let entry;
+    try {
+      ({ searchEntries: [entry] } = await client.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes: [`${attribute};range=${start}-*`], timeLimit: source.timeLimitSeconds }));
+    } catch (e) {
+      throw new DirectoryError(`reading the members of ${dn} from ${start} on failed: ${describeLdapError(e)}`);
+    }
+    const { values, nextFrom } = memberValues(entry ? valuesOf(entry) : new Map(), attribute);
+    for (const v of values) out.push(String(v));
+    if (nextFrom === undefined) return out;
+    if (nextFrom <= start) throw new DirectoryError(`the server handed out the members of ${dn} in a range that does not advance (${start})`);
+    start = nextFrom;
+  }
+  throw new DirectoryError(`the members of ${dn} came in too many ranges`);
+}
+
 function valuesOf(entry: Entry): RawValues {
   const out: RawValues = new Map();
   for (const [name, value] of Object.entries(entry)) {
@@ -128,7 +180,7 @@ export interface FoundEntry {
  */
 export async function findUserEntry(config: Config, rules: MappingRules, id: string): Promise<FoundEntry | undefined> {
   const { source } = config;
-  const dialect = dialectFor(source.kind);
+  const dialect = dialectFor(source);
   const attributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes]);
   const looksLikeDn = /^[a-z][\w-]*=.+,/i.test(id);
   const byName = new OrFilter({ filters: ['uid', 'mail', 'cn'].map((attribute) => new EqualityFilter({ attribute, value: id })) }).toString();

@@ -55,10 +55,25 @@ describe('config', () => {
     expect(c.mapping.userAttributes).to.include.members(['mail', 'givenname', 'sn', 'displayname', 'cn', 'departmentnumber']);
   });
 
-  it('refuses a source.kind this version cannot read, with exit-2 config error naming it', () => {
-    const [p] = problems(BASE.replace('kind: openldap', 'kind: activedirectory'));
-    expect(p).to.deep.include({ key: 'source.kind', line: 2 });
-    expect(p!.message).to.match(/must be openldap \(Active Directory is not supported by this version yet\)/);
+  it('names the allowed values of source.kind', () => {
+    const [p] = problems(BASE.replace('kind: openldap', 'kind: ldap'));
+    expect(p).to.deep.include({ key: 'source.kind', line: 2, message: 'must be openldap or activedirectory' });
+  });
+
+  it('the shipped config/active-directory.yaml is valid and reads the AD attributes', () => {
+    const example = fileURLToPath(new URL('../../config/active-directory.yaml', import.meta.url));
+    const c = parseConfig(readFileSync(example, 'utf8'), example, env);
+    expect(c.source.kind).to.equal('activedirectory');
+    expect(c.source.usersFilter).to.equal('(&(objectCategory=person)(objectClass=user))');
+    expect(c.mapping.userAttributes).to.include.members(['mail', 'department', 'company']);
+  });
+
+  it('gives Active Directory its own defaults', () => {
+    const c = parseConfig(BASE.replace('kind: openldap', 'kind: activedirectory'), '/etc/ldap-scim/config.yaml', env);
+    expect(c.source.usersFilter).to.equal('(&(objectCategory=person)(objectClass=user))');
+    expect(c.source.groupsFilter).to.equal('(objectClass=group)');
+    expect(c.mapping.userAttributes).to.include.members(['mail', 'department', 'company']);
+    expect(c.source.treatExpiredAccountsAsDisabled).to.equal(false);
   });
 
   it('says a required key is missing rather than that its value has the wrong type', () => {

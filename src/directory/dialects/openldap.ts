@@ -1,0 +1,16 @@
+import type { DirectoryDialect } from '../dialect.js';
+
+export const openLdapDialect: DirectoryDialect = {
+  anchorAttribute: 'entryUUID',
+  binaryAttributes: [],
+  memberAttributes: ['member', 'uniqueMember'],
+  userStatusAttributes: [],
+  anchorOf: (values) => {
+    const v = values.get('entryuuid')?.[0];
+    return typeof v === 'string' && v ? v.toLowerCase() : undefined;
+  },
+  // OpenLDAP has no standard "disabled" flag: whoever is in the users filter is active. Admins exclude people
+  // with the filter, e.g. (!(pwdAccountLockedTime=*)).
+  isActive: () => true,
+  memberDn: (value) => value.replace(/#'[01]*'B$/, ''),
+};
