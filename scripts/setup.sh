@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what ldap-scim's demo and tests need on Debian/Ubuntu: OpenLDAP's slapd and client tools (apt), then the
+# Installs what ldap-scim's demo and tests need on Debian/Ubuntu: OpenLDAP's slapd and client tools, with --samba
+# also Samba's AD DC for the Active Directory tests (apt; nothing is started or configured system-wide), then the
 # Node packages (npm ci). Safe to run again. Uses sudo for apt when not run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,12 +11,19 @@ if [ "$node_major" -lt 20 ]; then
   exit 1
 fi
 
-if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ] || ! command -v ldapmodify >/dev/null; then
+# slapd + ldap-utils for the OpenLDAP demo and tests; Samba's AD DC for the Active Directory tests.
+packages=()
+{ command -v slapd >/dev/null || [ -x /usr/sbin/slapd ]; } || packages+=(slapd)
+command -v ldapmodify >/dev/null || packages+=(ldap-utils)
+if [ "${1:-}" = "--samba" ]; then
+  { command -v samba >/dev/null || [ -x /usr/sbin/samba ]; } || packages+=(samba samba-ad-dc krb5-user winbind ldb-tools)
+fi
+if [ ${#packages[@]} -gt 0 ]; then
   as_root=()
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
-  echo "setup: installing slapd and ldap-utils with apt-get"
+  echo "setup: installing ${packages[*]} with apt-get"
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slapd ldap-utils >/dev/null
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 fi
 
 echo "setup: installing Node packages (npm ci)"
