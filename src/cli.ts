@@ -146,7 +146,7 @@ program
   .command('explain')
   .description('one user, step by step: the directory entry, the mapped fields, what was last pushed, what a sync would do')
   .requiredOption('-c, --config <file>', 'the YAML configuration')
-  .requiredOption('--user <id>', 'a DN, uid, mail or cn; or the userName of a pushed account')
+  .requiredOption('--user <id>', 'a DN; a uid, sAMAccountName, userPrincipalName, mail or cn; or the userName of a pushed account')
   .action(async (opts: { config: string; user: string }) => {
     const config = loadOrExit(opts.config);
     const result = await explainUser(config, opts.user);

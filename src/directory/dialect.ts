@@ -14,6 +14,8 @@ export interface DirectoryDialect {
   userStatusAttributes: string[];
   anchorOf(values: RawEntryValues): string | undefined;
   isActive(values: RawEntryValues): boolean;
+  /** What `explain --user` matches a name against, besides a DN. */
+  lookupAttributes: string[];
   /** A member value as a DN (OpenLDAP's uniqueMember may carry a `#'0101'B` unique-id suffix). */
   memberDn(value: string): string;
 }

@@ -175,15 +175,15 @@ export interface FoundEntry {
 }
 
 /**
- * One user entry for `explain`, by DN, or by uid / mail / cn under the users base. Looked up without the users
- * filter, so that "why is this person not synced?" can be answered with "they do not match the filter".
+ * One user entry for `explain`, by DN, or by the dialect's lookup attributes (uid, sAMAccountName, mail, cn, ...)
+ * under the users base. Looked up without the users filter, so that "why is this person not synced?" can be answered with "they do not match the filter".
  */
 export async function findUserEntry(config: Config, rules: MappingRules, id: string): Promise<FoundEntry | undefined> {
   const { source } = config;
   const dialect = dialectFor(source);
   const attributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes]);
   const looksLikeDn = /^[a-z][\w-]*=.+,/i.test(id);
-  const byName = new OrFilter({ filters: ['uid', 'mail', 'cn'].map((attribute) => new EqualityFilter({ attribute, value: id })) }).toString();
+  const byName = new OrFilter({ filters: dialect.lookupAttributes.map((attribute) => new EqualityFilter({ attribute, value: id })) }).toString();
   const client = await openDirectory(source);
   try {
     const search = (base: string, scope: 'base' | 'one' | 'sub', filter: string) =>

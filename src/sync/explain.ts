@@ -30,7 +30,7 @@ export async function explainUser(config: Config, id: string): Promise<Explanati
     mapped?.anchor ??
     Object.entries(snapshot.users).find(([, r]) => r.attrs.userName === wanted || r.attrs.email === wanted)?.[0];
   if (!entry && !anchor) {
-    return { text: `${id}: no user entry with this DN, uid, mail or cn under ${config.source.users.baseDn}, and nothing pushed under this name`, exitCode: EXIT.failed };
+    return { text: `${id}: no user entry with this DN or name under ${config.source.users.baseDn}, and nothing pushed under this name`, exitCode: EXIT.failed };
   }
 
   const lines: string[] = [`user ${id}`];
@@ -48,7 +48,7 @@ export async function explainUser(config: Config, id: string): Promise<Explanati
 }
 
 function describeEntry(config: Config, entry: FoundEntry | undefined): string[] {
-  if (!entry) return [`  directory: no entry found (looked up by DN, uid, mail and cn under ${config.source.users.baseDn})`];
+  if (!entry) return [`  directory: no entry found (looked up by DN and by name under ${config.source.users.baseDn})`];
   const lines = [`  directory entry: ${entry.dn}`];
   for (const [name, values] of [...entry.values].sort(([a], [b]) => a.localeCompare(b))) {
     for (const v of values) lines.push(`    ${name}: ${v}`);

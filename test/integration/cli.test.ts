@@ -139,7 +139,7 @@ describe('ldap-scim command line', function () {
 
     const nobody = await cli(['explain', '--config', config.file, '--user', 'nobody-here']);
     expect(nobody.code).to.equal(1);
-    expect(nobody.stdout).to.match(/no user entry with this DN, uid, mail or cn/);
+    expect(nobody.stdout).to.match(/no user entry with this DN or name/);
     expect(scim.sandbox!.writeCount()).to.equal(0);
   });
 

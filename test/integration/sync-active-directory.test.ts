@@ -101,6 +101,17 @@ describe('sync cycle: Active Directory (Samba AD DC) → sandbox', function () {
     expect(scim.sandbox!.writeCount()).to.equal(0);
   });
 
+  it('explain finds a person by sAMAccountName and shows the disabled state', async () => {
+    const { explainUser } = await import('../../src/sync/explain.js');
+    const disabled = ad.disabledUsers[0]!;
+    const sam = `user.${/User (\d{4})/.exec(disabled)![1]}`;
+    const { text, exitCode } = await explainUser(config, sam);
+    expect(exitCode).to.equal(0);
+    expect(text).to.include(`directory entry: ${disabled}`);
+    expect(text).to.match(/^ {4}useraccountcontrol: 514$/m);
+    expect(text).to.match(/^ {4}active: false$/m);
+  });
+
   it('reads over LDAPS with the DC certificate (its name via servername), and refuses it without', async () => {
     const tls = { ...config.source.tls, caFile: dc.caFile };
     const over = { ...config, source: { ...config.source, url: dc.ldapsUrl, tls: { ...tls, servername: dc.tlsServername } } };

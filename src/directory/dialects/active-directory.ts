@@ -32,6 +32,7 @@ export function activeDirectoryDialect(options: { treatExpiredAccountsAsDisabled
     binaryAttributes: ['objectGUID'],
     memberAttributes: ['member'],
     userStatusAttributes: ['userAccountControl', 'accountExpires'],
+    lookupAttributes: ['sAMAccountName', 'userPrincipalName', 'mail', 'cn'],
     anchorOf: (values) => {
       const v = values.get('objectguid')?.[0];
       return Buffer.isBuffer(v) ? formatObjectGuid(v) : undefined;

@@ -5,6 +5,7 @@ export const openLdapDialect: DirectoryDialect = {
   binaryAttributes: [],
   memberAttributes: ['member', 'uniqueMember'],
   userStatusAttributes: [],
+  lookupAttributes: ['uid', 'mail', 'cn'],
   anchorOf: (values) => {
     const v = values.get('entryuuid')?.[0];
     return typeof v === 'string' && v ? v.toLowerCase() : undefined;
