@@ -176,7 +176,8 @@ export interface FoundEntry {
 
 /**
  * One user entry for `explain`, by DN, or by the dialect's lookup attributes (uid, sAMAccountName, mail, cn, ...)
- * under the users base. Looked up without the users filter, so that "why is this person not synced?" can be answered with "they do not match the filter".
+ * under the users base. Looked up without the users filter, so that "why is this person not synced?" can be
+ * answered with "they do not match the filter".
  */
 export async function findUserEntry(config: Config, rules: MappingRules, id: string): Promise<FoundEntry | undefined> {
   const { source } = config;
