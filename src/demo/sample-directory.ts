@@ -1,4 +1,5 @@
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { seededRandom } from '../seeded-random.js';
 
 export interface SampleDirectoryOptions {
   suffix?: string;
@@ -79,7 +80,7 @@ export function sampleDirectoryLdif(o: SampleDirectoryOptions = {}): SampleDirec
     throw new RangeError(`users must be an integer >= ${MIN_USERS} (one per awkward case), got ${count}`);
   }
   const domain = mailDomain(suffix);
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const mails = new Map<string, number>();
   const users: SampleUser[] = [];
   for (let n = 1; n <= count; n++) users.push(sampleUser(n, count, suffix, domain, random, mails));
@@ -249,17 +250,6 @@ function pick<T>(items: readonly T[], random: () => number): T {
   return items[Math.floor(random() * items.length)]!;
 }
 
-/** Small seeded PRNG: Math.random cannot be seeded, and the output must not change between runs. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // `npx tsx src/demo/sample-directory.ts > demo/sample-directory.ldif` rewrites the bundled sample.
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

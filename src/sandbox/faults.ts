@@ -1,4 +1,5 @@
 import { ScimError } from "./errors.js";
+import { seededRandom } from "../seeded-random.js";
 
 export type FaultKind = "500" | "502" | "503" | "reset";
 
@@ -62,8 +63,8 @@ export class FaultInjector {
     this.latency = latency;
     const seed = faults.seed ?? 1;
     if (!Number.isSafeInteger(seed)) throw new Error(`faults.seed must be an integer, not ${seed}`);
-    this.nextFault = mulberry32(seed);
-    this.nextLatency = mulberry32(seed ^ 0x5bd1e995);
+    this.nextFault = seededRandom(seed);
+    this.nextLatency = seededRandom(seed ^ 0x5bd1e995);
   }
 
   /**
@@ -91,14 +92,3 @@ function rate(value: number | undefined, name: string): number {
   return value;
 }
 
-/** mulberry32: tiny, fast and good enough to spread faults; not for anything secret. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

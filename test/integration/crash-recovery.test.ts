@@ -4,23 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
+import { seededRandom } from '../../src/seeded-random.js';
 import { expectScimMatchesDirectory, startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
 
 const SUFFIX = 'dc=example,dc=test';
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const KILLS = 6;
-
-/** A small seeded PRNG (mulberry32), so the kill points are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs `sync`; kills it with SIGKILL after `killAfterMs` if it is still running. Resolves with its exit. */
 function syncProcess(configFile: string, killAfterMs?: number): Promise<{ code: number | null; killed: boolean; output: string }> {
@@ -61,7 +50,7 @@ describe('crash recovery: sync killed with -9 at random points', function () {
     const { file, load } = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token });
     // Slow enough (40 calls/s, checkpoints every 20) that kills land among creates, membership changes and saves.
     writeFileSync(file, readFileSync(file, 'utf8').replace('requestsPerSecond: 200', 'requestsPerSecond: 40'));
-    const random = prng(7);
+    const random = seededRandom(7);
     let kills = 0;
     const outputs: string[] = [];
     for (let run = 0; run < 20 && kills < KILLS; run++) {

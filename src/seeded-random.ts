@@ -1,0 +1,14 @@
+/**
+ * A seeded PRNG (mulberry32): the sample directory, the sandbox's faults and the crash tests must come out the same
+ * on every run, and Math.random cannot be seeded. Tiny and fast; not for anything secret.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
