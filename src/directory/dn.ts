@@ -45,36 +45,50 @@ function parseDn(dn: string): Ava[][] | undefined {
   return rdns;
 }
 
-/** One attribute value from `start` to the next unescaped `,` or `+`; `end` is the index of that separator. */
+const utf8 = new TextDecoder('utf-8');
+const HEX_PAIR = /^[0-9a-fA-F]{2}$/;
+
+/**
+ * One attribute value from `start` to the next unescaped `,` or `+`; `end` is the index of that separator.
+ * Runs of plain characters are copied as they are; only `\XX` hex escapes need decoding (as UTF-8 bytes), because
+ * this runs for every member value of every group.
+ */
 function readValue(text: string, start: number): { text: string; end: number } | undefined {
-  const bytes: number[] = [];
-  const push = (chunk: Iterable<number>) => {
-    for (const b of chunk) bytes.push(b);
+  let out = '';
+  let escapedBytes: number[] = [];
+  const flushBytes = () => {
+    if (escapedBytes.length === 0) return;
+    out += utf8.decode(Uint8Array.from(escapedBytes));
+    escapedBytes = [];
   };
   let i = start;
   while (i < text.length) {
     const c = text[i]!;
     if (c === ',' || c === '+') break;
     if (c === '\\') {
-      const hex = /^[0-9a-fA-F]{2}/.exec(text.slice(i + 1, i + 3));
-      if (hex) {
-        push([parseInt(hex[0], 16)]);
+      const pair = text.slice(i + 1, i + 3);
+      if (HEX_PAIR.test(pair)) {
+        escapedBytes.push(parseInt(pair, 16));
         i += 3;
         continue;
       }
+      flushBytes();
       const next = text.codePointAt(i + 1);
       if (next === undefined) return undefined; // a lone backslash at the end
       const escaped = String.fromCodePoint(next);
-      push(Buffer.from(escaped, 'utf8'));
+      out += escaped;
       i += 1 + escaped.length;
       continue;
     }
-    const ch = String.fromCodePoint(text.codePointAt(i)!);
-    push(Buffer.from(ch, 'utf8'));
-    i += ch.length;
+    flushBytes();
+    let j = i + 1;
+    while (j < text.length && text[j] !== ',' && text[j] !== '+' && text[j] !== '\\') j++;
+    out += text.slice(i, j);
+    i = j;
   }
+  flushBytes();
   // Leading, trailing and repeated spaces are insignificant to the matching rules of naming attributes (RFC 4518),
   // escaped or not: the server cannot hold two entries that differ only there.
-  const value = new TextDecoder('utf-8').decode(Uint8Array.from(bytes)).normalize('NFC').replace(/\s+/g, ' ').trim().toLowerCase();
+  const value = out.normalize('NFC').replace(/\s+/g, ' ').trim().toLowerCase();
   return { text: value, end: i };
 }
