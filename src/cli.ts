@@ -31,6 +31,12 @@ function port(value: string): number {
   return n;
 }
 
+function nonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return n;
+}
+
 function share(value: string): number {
   const n = Number(value);
   if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
@@ -165,7 +171,7 @@ program
   .option('--fault-rate <0..1>', 'answer this share of writes with an injected 500, 503 or connection reset', share)
   .option('--fault-after-write <0..1>', 'the share of those faults that come after the write took effect', share)
   .option('--latency <ms>', 'delay every answer by this many ms, or a range such as 50-200', latency)
-  .option('--fault-seed <n>', 'seed of the fault sequence, for a reproducible rehearsal', port, 1)
+  .option('--fault-seed <n>', 'seed of the fault sequence, for a reproducible rehearsal', nonNegativeInteger, 1)
   .action(async (opts: { host: string; port: number; data?: string; token?: string; rateLimit?: number; faultRate?: number; faultAfterWrite?: number; latency?: { min: number; max: number }; faultSeed: number }) => {
     const token = opts.token ?? process.env.SANDBOX_TOKEN ?? randomBytes(18).toString('base64url');
     const sandbox = await startSandbox({

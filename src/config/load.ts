@@ -82,12 +82,17 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   });
 }
 
+/** A secret as a `...File` key holds it: the whole file, less one trailing newline (editors add one). */
+export function readSecretFile(file: string): string {
+  return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+}
+
 function resolve(raw: RawConfig, file: string, fail: (key: string[], message: string) => never): Config {
   const dir = path.dirname(file);
   const inDir = (p: string) => path.resolve(dir, p);
   const readSecret = (key: string[], p: string) => {
     try {
-      const value = readFileSync(inDir(p), 'utf8').replace(/\r?\n$/, '');
+      const value = readSecretFile(inDir(p));
       if (!value) fail(key, `the file ${inDir(p)} is empty`);
       return value;
     } catch (e) {

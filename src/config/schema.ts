@@ -1,5 +1,6 @@
 import cron from 'node-cron';
 import { z } from 'zod';
+import { OPTIONAL_USER_FIELDS } from '../model.js';
 
 // The YAML contract (see README "Configuration"). Objects are strict so that a typo such as `bindDN` is reported
 // with its line instead of being silently ignored; defaults here are the documented ones.
@@ -85,19 +86,7 @@ const mappingValue = z.union([text(), z.array(text()).min(1, { error: 'must list
   error: 'must be an attribute name, a template like "{givenName} {sn}", a list of those, or null',
 });
 
-export const userMappingFields = [
-  'userName',
-  'email',
-  'givenName',
-  'familyName',
-  'displayName',
-  'nickName',
-  'title',
-  'preferredLanguage',
-  'timezone',
-  'department',
-  'organization',
-] as const;
+export const userMappingFields = ['userName', 'email', ...OPTIONAL_USER_FIELDS] as const;
 
 const userMapping = z.strictObject(Object.fromEntries(userMappingFields.map((f) => [f, mappingValue.optional()])) as Record<
   (typeof userMappingFields)[number],

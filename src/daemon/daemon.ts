@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Low } from 'lowdb';
-import { ConfigError, loadConfig, type Config } from '../config/load.js';
+import { ConfigError, loadConfig, readSecretFile, type Config } from '../config/load.js';
 import { log, registerSecret } from '../log.js';
 import { keyFingerprint } from '../scim/key-fingerprint.js';
 import { acquireStateLock, type StateLock } from '../state/lock.js';
@@ -195,7 +194,7 @@ export class Daemon {
     if (!file) return;
     let token: string;
     try {
-      token = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      token = readSecretFile(file);
     } catch (e) {
       log.error(`cannot read target.tokenFile ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); using the key read before`);
       return;
@@ -211,6 +210,7 @@ export class Daemon {
     if (!this.keys) return undefined;
     const fingerprint = keyFingerprint(config.target.token);
     const now = new Date();
+    const before = JSON.stringify(this.keys.data);
     const record = (this.keys.data.keys[fingerprint] ??= { firstSeen: now.toISOString(), warned: [] });
     let configured = config.target.tokenExpiresAt;
     if (configured !== undefined) {
@@ -221,7 +221,8 @@ export class Daemon {
     const expiry = expiryOf(fingerprint, record, configured, now);
     this.metrics.key(expiry);
     const warning = dueWarning(expiry, record);
-    await this.keys.write();
+    // Most cycles learn nothing new about the key: write only a first sight or a warning given.
+    if (JSON.stringify(this.keys.data) !== before) await this.keys.write();
     if (warning) {
       log.warn(warning);
       await postAlert(config.alerts.webhookUrl, warning);

@@ -25,29 +25,20 @@ export interface MappingRules {
 type Kind = (typeof sourceKinds)[number];
 type MappingSpec = Partial<Record<UserMappingField, MappingValue>>;
 
+// inetOrgPerson and AD's user class share the person attributes; they differ in where department and organization live.
+const PERSON_MAPPING: MappingSpec = {
+  userName: 'mail',
+  email: 'mail',
+  givenName: 'givenName',
+  familyName: 'sn',
+  displayName: ['displayName', 'cn'],
+  title: 'title',
+  preferredLanguage: 'preferredLanguage',
+};
+
 const DEFAULT_USER_MAPPING: Record<Kind, MappingSpec> = {
-  openldap: {
-    userName: 'mail',
-    email: 'mail',
-    givenName: 'givenName',
-    familyName: 'sn',
-    displayName: ['displayName', 'cn'],
-    title: 'title',
-    preferredLanguage: 'preferredLanguage',
-    department: 'departmentNumber',
-    organization: 'o',
-  },
-  activedirectory: {
-    userName: 'mail',
-    email: 'mail',
-    givenName: 'givenName',
-    familyName: 'sn',
-    displayName: ['displayName', 'cn'],
-    title: 'title',
-    preferredLanguage: 'preferredLanguage',
-    department: 'department',
-    organization: 'company',
-  },
+  openldap: { ...PERSON_MAPPING, department: 'departmentNumber', organization: 'o' },
+  activedirectory: { ...PERSON_MAPPING, department: 'department', organization: 'company' },
 };
 
 const REQUIRED_USER_FIELDS: UserMappingField[] = ['userName', 'email'];
