@@ -52,7 +52,3 @@ export const log = winston.createLogger({
     }),
   ],
 });
-
-export function setLogLevel(level: string): void {
-  log.level = level;
-}

@@ -1,7 +1,6 @@
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../config/load.js';
 import { renderPlanTable } from '../plan/render.js';
@@ -9,13 +8,13 @@ import { startSandbox } from '../sandbox/server.js';
 import { runCycle } from '../sync/cycle.js';
 import { renderReport } from '../sync/report.js';
 import { startThrowawaySlapd } from './throwaway-slapd.js';
+import { bundledSampleLdifPath } from './sample-directory.js';
 
 // `npm run demo`: a throwaway slapd loaded with the bundled sample directory, the built-in SCIM sandbox, and a
 // real config file in a temp folder; then a first sync and a second, quiet one. Nothing of the user's is touched.
 
 const SUFFIX = 'dc=example,dc=test';
-const here = path.dirname(fileURLToPath(import.meta.url));
-const sampleLdif = readFileSync(path.resolve(here, '../../demo/sample-directory.ldif'), 'utf8');
+const sampleLdif = readFileSync(bundledSampleLdifPath, 'utf8');
 
 const work = mkdtempSync(path.join(tmpdir(), 'ldap-scim-demo-'));
 const say = (text: string) => process.stdout.write(text + '\n');

@@ -52,10 +52,6 @@ class MappingError extends Error {
   }
 }
 
-export function defaultUserMapping(kind: Kind): MappingSpec {
-  return { ...DEFAULT_USER_MAPPING[kind] };
-}
-
 /** Merges the admin's overrides over the defaults of the source kind; `null` switches a field off. */
 export function resolveMapping(kind: Kind, overrides: RawConfig['mapping']): MappingRules {
   const spec: MappingSpec = { ...DEFAULT_USER_MAPPING[kind], ...(overrides.user ?? {}) };
