@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config/load.js';
@@ -12,6 +12,7 @@ import { renderCheck, runCheck } from './sync/check.js';
 import { APPROVAL_HOURS, approvalFileFor, writeApproval } from './plan/approval.js';
 import { explainUser } from './sync/explain.js';
 import { Daemon } from './daemon/daemon.js';
+import { version } from './version.js';
 
 function loadOrExit(file: string): Config {
   try {
@@ -57,8 +58,7 @@ function positiveNumber(value: string): number {
   return n;
 }
 
-// dist/cli.js and src/cli.ts both sit one folder below package.json.
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const FULL_READ_HELP = 'read the whole directory scope even when a delta read is due (source.delta)';
 
 const program = new Command()
   .name('ldap-scim')
@@ -75,10 +75,11 @@ program
   .option('--dry-run', 'do everything but write; print the plan')
   .option('--force', 'apply a plan that a safety threshold would hold (never an empty directory)')
   .option('--rebuild-state', 'rebuild the snapshot from the SCIM side before planning')
+  .option('--full-read', FULL_READ_HELP)
   .option('--json', 'print the cycle report as JSON instead of text')
-  .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; json?: boolean }) => {
+  .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; fullRead?: boolean; json?: boolean }) => {
     const config = loadOrExit(opts.config);
-    const { report, plan } = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState });
+    const { report, plan } = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState, fullRead: opts.fullRead });
     if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan) + '\n');
     // A dry run's JSON carries the plan itself, so a script can review the operations, not just their counts.
     const json = opts.dryRun && plan ? { ...report, plan: { operations: plan.operations, warnings: plan.warnings } } : report;
@@ -112,9 +113,10 @@ program
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--out <file>', 'write the plan to this file instead of standard output')
   .option('--approve', `confirm the removals a safety guard holds, for the next sync only (valid ${APPROVAL_HOURS} h, and only while the plan removes the same people and groups)`)
-  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string; approve?: boolean }) => {
+  .option('--full-read', FULL_READ_HELP)
+  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string; approve?: boolean; fullRead?: boolean }) => {
     const config = loadOrExit(opts.config);
-    const { report, plan, guardStops = [] } = await runCycle(config, { dryRun: true });
+    const { report, plan, guardStops = [] } = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
     if (plan) {
       const text = opts.format === 'json' ? renderPlanJson(plan) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan) : renderPlanTable(plan);
       if (opts.out) writeFileSync(opts.out, text);

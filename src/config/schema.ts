@@ -49,6 +49,16 @@ const source = z
     connectTimeoutSeconds: positive().default(10),
     /** Active Directory: an account whose accountExpires has passed counts as disabled. */
     treatExpiredAccountsAsDisabled: z.boolean({ error: 'must be true or false' }).default(false),
+    /**
+     * Read only the users changed since the last cycle (AD uSNChanged, OpenLDAP modifyTimestamp), and the whole
+     * scope every fullReadEvery cycles: only a full read notices people who left the scope.
+     */
+    delta: z
+      .strictObject({
+        enabled: z.boolean({ error: 'must be true or false' }).default(false),
+        fullReadEvery: positiveInt().default(24),
+      })
+      .default({ enabled: false, fullReadEvery: 24 }),
   })
   .refine((s) => (s.bindPassword === undefined) !== (s.bindPasswordFile === undefined), {
     error: 'give exactly one of bindPassword or bindPasswordFile',

@@ -1,4 +1,6 @@
+import type { Client } from 'ldapts';
 import type { Config } from '../config/load.js';
+import type { ChangeRead } from './change-tracking.js';
 import { activeDirectoryDialect } from './dialects/active-directory.js';
 import { openLdapDialect } from './dialects/openldap.js';
 
@@ -18,6 +20,8 @@ export interface DirectoryDialect {
   lookupAttributes: string[];
   /** A member value as a DN (OpenLDAP's uniqueMember may carry a `#'0101'B` unique-id suffix). */
   memberDn(value: string): string;
+  /** Called on the open connection before the user search of a read that may be, or may start, a delta. */
+  trackChanges(client: Client, source: Config['source']): Promise<ChangeRead>;
 }
 
 export function dialectFor(source: Pick<Config['source'], 'kind' | 'treatExpiredAccountsAsDisabled'>): DirectoryDialect {

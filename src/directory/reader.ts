@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
 import type { Config } from '../config/load.js';
 import type { MappedState } from '../mapping/desired-state.js';
@@ -5,6 +6,9 @@ import { DesiredStateBuilder } from '../mapping/desired-state.js';
 import type { MappingRules } from '../mapping/rules.js';
 import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
 import { dialectFor, type DirectoryDialect } from './dialect.js';
+import { chooseRead, type ChangeRead } from './change-tracking.js';
+import type { DirectoryMemory } from '../state/directory-memory.js';
+import { version } from '../version.js';
 
 export interface ReadCounts {
   userEntries: number;
@@ -14,25 +18,77 @@ export interface ReadCounts {
   unseenUserAttributes: string[];
 }
 
+/** How a read may use what the last one left (delta reads); without it, a read is always a full one. */
+export interface DeltaOptions {
+  enabled: boolean;
+  fullReadEvery: number;
+  memory: DirectoryMemory | undefined;
+  /** The reason, when the caller needs a full read anyway. */
+  forced?: string;
+}
+
+export interface DirectoryRead {
+  desired: MappedState;
+  counts: ReadCounts;
+  read: { kind: 'full' | 'delta'; reason?: string; since?: string };
+  /** What the next delta read starts from; undefined when delta reads are off or the server gave no cursor. */
+  memory?: DirectoryMemory;
+  /** Delta reads are on but cannot be used with this server or scope, and why. */
+  deltaUnavailable?: string;
+}
+
 /**
- * Reads the whole scope and maps it page by page, as entries arrive: no copy of the raw directory is kept. Any
- * error, referral or limit hit aborts the read, because a partial scope would look like people leaving.
+ * Hash of what shapes the mapped users besides the entries themselves. A delta carries users over as an earlier
+ * read mapped them, which is only right while this is unchanged (an upgrade may map differently, too).
  */
-export async function readDesiredState(config: Config, rules: MappingRules): Promise<{ desired: MappedState; counts: ReadCounts }> {
+export function readSettingsFingerprint(config: Config): string {
+  const { source, mapping } = config;
+  const shape = { version, kind: source.kind, users: source.users, filter: source.usersFilter, expired: source.treatExpiredAccountsAsDisabled, user: mapping.user };
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Reads the scope and maps it page by page, as entries arrive: no copy of the raw directory is kept. Any error,
+ * referral or limit hit aborts the read, because a partial scope would look like people leaving. A delta read
+ * asks only for the users changed since the last read and takes the others from `memory`; groups are always read
+ * whole (a move changes a group's members without changing the group).
+ */
+export async function readDesiredState(config: Config, rules: MappingRules, delta?: DeltaOptions): Promise<DirectoryRead> {
   const { source } = config;
   const dialect = dialectFor(source);
   const builder = new DesiredStateBuilder(rules);
   const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0, unseenUserAttributes: [] };
   const seen = new Set<string>();
   const client = await openDirectory(source);
+  const result: Omit<DirectoryRead, 'desired' | 'counts'> = { read: { kind: 'full' } };
   try {
-    const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes]);
-    for await (const entry of search(client, source, source.users, source.usersFilter, userAttributes, dialect, counts)) {
+    let change: ChangeRead | undefined;
+    if (delta?.enabled) {
+      try {
+        change = await dialect.trackChanges(client, source);
+      } catch (e) {
+        throw new DirectoryError(`reading where ${source.url} stands (for a delta read) failed: ${describeLdapError(e)}`);
+      }
+    }
+    const fingerprint = readSettingsFingerprint(config);
+    const choice = delta
+      ? chooseRead({ ...delta, history: delta.memory, fingerprint, change: change ?? { server: undefined } })
+      : undefined;
+    const since = choice?.kind === 'delta' ? choice.since : undefined;
+    result.read = since ? { kind: 'delta', since: since.position } : { kind: 'full', ...(choice?.kind === 'full' ? { reason: choice.reason } : {}) };
+    const usersFilter = since && change ? `(&${source.usersFilter}${change.changedSince(since)})` : source.usersFilter;
+
+    const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes, ...(change?.attributes ?? [])]);
+    for await (const entry of search(client, source, source.users, usersFilter, userAttributes, dialect, counts)) {
       counts.userEntries++;
       const values = valuesOf(entry);
       // ldapts lists every requested attribute, with [] where the entry has none.
       for (const [name, list] of values) if (list.length) seen.add(name);
+      change?.see(values);
       builder.addUser(entry.dn, dialect.anchorOf(values), textValues(values, dialect), dialect.isActive(values));
+    }
+    if (since && delta?.memory) {
+      for (const [anchor, user] of Object.entries(delta.memory.users)) builder.carryUser(anchor, user);
     }
     if (source.groups) {
       const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes]);
@@ -58,11 +114,27 @@ export async function readDesiredState(config: Config, rules: MappingRules): Pro
         builder.addGroup(group.dn, dialect.anchorOf(group.values), textValues(group.values, dialect), group.memberDns);
       }
     }
+    if (change && delta) {
+      const cursor = change.finish(since);
+      if ('unavailable' in cursor) result.deltaUnavailable = cursor.unavailable;
+      else {
+        const now = new Date().toISOString();
+        result.memory = {
+          version: 1,
+          fingerprint,
+          cursor,
+          deltasSinceFullRead: since ? delta.memory!.deltasSinceFullRead + 1 : 0,
+          lastFullReadAt: since ? delta.memory!.lastFullReadAt : now,
+          users: builder.rememberedUsers(),
+        };
+      }
+    }
   } finally {
     await client.unbind().catch(() => undefined);
   }
-  if (counts.userEntries > 0) counts.unseenUserAttributes = rules.userAttributes.filter((a) => !seen.has(a));
-  return { desired: builder.finish(), counts };
+  // Only a full read shows which attributes no entry in scope has; a delta sees a handful of entries.
+  if (counts.userEntries > 0 && result.read.kind === 'full') counts.unseenUserAttributes = rules.userAttributes.filter((a) => !seen.has(a));
+  return { desired: builder.finish(), counts, ...result };
 }
 
 async function* search(

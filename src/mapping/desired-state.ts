@@ -3,6 +3,7 @@ import { OPTIONAL_USER_FIELDS } from '../model.js';
 import { isBuiltInGroupName } from '../scim/atlassian-rules.js';
 import { candidates, evaluate, type EntryValues, type Expression, type MappingRules } from './rules.js';
 import { dnKey } from '../directory/dn.js';
+import type { RememberedUser } from '../state/directory-memory.js';
 import { flattenGroups } from './flatten-groups.js';
 import { cleanText, emailShapeProblem, identifierProblem, MAX_EMAIL_LENGTH, MAX_USERNAME_LENGTH, show } from './sanitize.js';
 
@@ -41,6 +42,8 @@ export class DesiredStateBuilder {
   private readonly skipped: Skip[] = [];
   private readonly duplicateAnchors = new Set<string>();
   private readonly warnings: MappingWarning[] = [];
+  /** Each user entry's own outcome, before the checks across entries: what a later delta read carries over. */
+  private readonly remembered = new Map<string, RememberedUser>();
 
   constructor(private readonly rules: MappingRules) {}
 
@@ -52,10 +55,35 @@ export class DesiredStateBuilder {
     }
     const fieldWarnings: FieldWarning[] = [];
     const mapped = mapUser(this.rules, values, active, fieldWarnings);
-    if (typeof mapped === 'string') return this.skip(dn, 'user', mapped, anchor);
-    this.users.set(anchor, { anchor, dn, attrs: mapped });
-    this.userAnchorByDn.set(dnKey(dn), anchor);
+    if (typeof mapped === 'string') {
+      this.remembered.set(anchor, { dn, skip: mapped });
+      return this.skip(dn, 'user', mapped, anchor);
+    }
+    this.remembered.set(anchor, fieldWarnings.length ? { dn, attrs: mapped, warnings: fieldWarnings } : { dn, attrs: mapped });
+    this.placeUser(anchor, dn, mapped, fieldWarnings);
+  }
+
+  /**
+   * A user a delta read did not return, as the last read mapped it. Call after every addUser of the read: an entry
+   * read now wins over a remembered one, by anchor and by DN (a new entry may have taken a deleted one's DN).
+   */
+  carryUser(anchor: string, user: RememberedUser): void {
+    if (this.remembered.has(anchor) || this.duplicateAnchors.has(anchor)) return;
+    this.remembered.set(anchor, user);
+    if (user.skip !== undefined || !user.attrs) return this.skip(user.dn, 'user', user.skip ?? 'skipped by an earlier read', anchor);
+    this.placeUser(anchor, user.dn, user.attrs, user.warnings ?? []);
+  }
+
+  private placeUser(anchor: string, dn: string, attrs: UserAttributes, fieldWarnings: FieldWarning[]): void {
+    this.users.set(anchor, { anchor, dn, attrs });
+    const key = dnKey(dn);
+    if (!this.userAnchorByDn.has(key)) this.userAnchorByDn.set(key, anchor);
     for (const w of fieldWarnings) this.warnings.push({ dn, kind: 'user', anchor, ...w });
+  }
+
+  /** Every user entry read or carried, by anchor, as mapped on its own. */
+  rememberedUsers(): Record<string, RememberedUser> {
+    return Object.fromEntries(this.remembered);
   }
 
   addGroup(dn: string, anchor: string | undefined, values: EntryValues, memberDns: string[]): void {

@@ -6,6 +6,11 @@ import type { FieldChange, Operation, Plan } from './operations.js';
 export interface PlanOptions {
   membersPerPatch: number;
   deprovision: 'deactivate' | 'delete';
+  /**
+   * After a delta read, a user missing from `desired` was not read, not removed: it is held as pushed, group
+   * memberships included. Only a full read may deprovision by absence.
+   */
+  holdAbsentUsers?: boolean;
 }
 
 const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] as const;
@@ -17,6 +22,7 @@ const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] a
  */
 export function planSync(desired: DesiredState, snapshot: SnapshotData, options: PlanOptions): Plan {
   const held = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
+  if (options.holdAbsentUsers) for (const anchor of Object.keys(snapshot.users)) if (!desired.users.has(anchor)) held.add(anchor);
   const warnings: string[] = [];
   const userOps: Operation[] = [];
   const deprovisionOps: Operation[] = [];

@@ -16,6 +16,7 @@ import { ScimClient } from '../scim/client.js';
 import { KeyRejectedError, ScimError } from '../scim/errors.js';
 import { ScimTransport } from '../scim/transport.js';
 import { Snapshot, StateError, stateWritableProblem, type SnapshotData } from '../state/snapshot.js';
+import { forgetDirectoryMemory, loadDirectoryMemory, saveDirectoryMemory } from '../state/directory-memory.js';
 import { applyPlan } from './apply.js';
 import { rebuildSnapshot } from './rebuild.js';
 import { countInto, newReport, type CycleReport } from './report.js';
@@ -28,6 +29,8 @@ export interface CycleOptions {
   signal?: AbortSignal;
   /** The caller (the daemon) holds the state lock for its whole life. */
   lockHeld?: boolean;
+  /** Read the whole scope even when a delta read is due (sync/plan --full-read). */
+  fullRead?: boolean;
 }
 
 export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
@@ -59,8 +62,8 @@ export function scimClientFor(config: Config): ScimClient {
 }
 
 /**
- * One cycle: read the whole scope, plan against the snapshot (rebuilt from the SCIM side when missing), check
- * the guards, apply. Nothing is written anywhere before the directory read completed and the guards passed.
+ * One cycle: read the scope (or the users changed since the last read), plan against the snapshot (rebuilt from
+ * the SCIM side when missing), check the guards, apply. Nothing is written anywhere before the directory read completed and the guards passed.
  */
 export async function runCycle(config: Config, options: CycleOptions = {}): Promise<CycleOutcome> {
   const started = Date.now();
@@ -85,9 +88,23 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       if (!options.lockHeld) lock = await acquireStateLock(config.state.path);
     }
     snapshot = await Snapshot.open(config.state.path);
-    const { desired, counts } = await readDesiredState(config, config.mapping);
+    const { delta } = config.source;
+    const forced = options.fullRead
+      ? 'asked for (--full-read)'
+      : !snapshot.existed
+        ? 'no state file yet'
+        : options.rebuildState
+          ? 'the snapshot is being rebuilt'
+          : undefined;
+    const read = await readDesiredState(config, config.mapping, {
+      ...delta,
+      memory: delta.enabled ? await loadDirectoryMemory(config.state.path) : undefined,
+      ...(forced ? { forced } : {}),
+    });
+    const { desired, counts } = read;
     outcome.desired = desired;
     report.directory = {
+      read: read.read,
       userEntries: counts.userEntries,
       groupEntries: counts.groupEntries,
       usersInScope: desired.users.size,
@@ -114,12 +131,17 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     }
 
     const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
-    const plan = planSync(desired, snapshot.data, { membersPerPatch: config.target.membersPerPatch, deprovision: config.target.deprovision });
+    const plan = planSync(desired, snapshot.data, {
+      membersPerPatch: config.target.membersPerPatch,
+      deprovision: config.target.deprovision,
+      holdAbsentUsers: read.read.kind === 'delta',
+    });
     outcome.plan = plan;
     outcome.snapshot = snapshot.data;
     report.planMade = true;
     for (const op of plan.operations) countInto(report.planned, op.kind);
     plan.warnings.push(...limitWarnings, ...unseenAttributeWarnings(config.mapping, counts.unseenUserAttributes, plan));
+    if (read.deltaUnavailable) plan.warnings.push(`delta reads are on but cannot be used: ${read.deltaUnavailable}; every cycle reads the whole scope`);
     report.warnings.push(...plan.warnings);
     for (const w of plan.warnings) log.warn(w);
 
@@ -144,6 +166,10 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     if (options.dryRun) return finish('dry-run', holding.length ? EXIT.guard : EXIT.ok);
 
     if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped before any write: the process is shutting down');
+    // Saved before the SCIM calls, as what this cycle's plan was made from: the snapshot may change only in step
+    // with it. A cycle that changes the snapshot without a new memory (delta reads off or unusable) drops the old one.
+    if (read.memory) await saveDirectoryMemory(config.state.path, read.memory);
+    else await forgetDirectoryMemory(config.state.path);
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
     try {
       await applyPlan(plan.operations, {

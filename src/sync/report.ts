@@ -18,7 +18,15 @@ export interface CycleReport {
   result: CycleResult;
   exitCode: number;
   error?: string;
-  directory: { userEntries: number; groupEntries: number; usersInScope: number; groupsInScope: number; membersOutsideScope: number };
+  directory: {
+    /** A delta read asks only for the users changed since `since` and takes the others from the last read. */
+    read: { kind: 'full' | 'delta'; reason?: string; since?: string };
+    userEntries: number;
+    groupEntries: number;
+    usersInScope: number;
+    groupsInScope: number;
+    membersOutsideScope: number;
+  };
   skipped: Skip[];
   /** Values the mapping cleaned, cut or left out in entries that were synced (see src/mapping/sanitize.ts). */
   adjusted: { kind: 'user' | 'group'; dn: string; field: string; message: string }[];
@@ -40,7 +48,7 @@ export function newReport(statePath: string): CycleReport {
     durationMs: 0,
     result: 'success',
     exitCode: 0,
-    directory: { userEntries: 0, groupEntries: 0, usersInScope: 0, groupsInScope: 0, membersOutsideScope: 0 },
+    directory: { read: { kind: 'full' }, userEntries: 0, groupEntries: 0, usersInScope: 0, groupsInScope: 0, membersOutsideScope: 0 },
     skipped: [],
     adjusted: [],
     planMade: false,
@@ -76,6 +84,8 @@ export function renderReport(r: CycleReport): string {
   if (r.error) lines.push(`  error: ${r.error}`);
   const d = r.directory;
   lines.push(`  directory: ${d.userEntries} user entries, ${d.groupEntries} group entries read; ${d.usersInScope} users and ${d.groupsInScope} groups to sync`);
+  if (d.read.kind === 'delta') lines.push(`  delta read: only users changed since ${d.read.since}; the others as last read (people who left the scope are noticed at the next full read)`);
+  else if (d.read.reason) lines.push(`  full read: ${d.read.reason}`);
   if (r.rebuild) {
     lines.push(
       `  state ${dryRun ? 'linked from the SCIM side for this plan only (nothing saved)' : 'rebuilt from the SCIM side'}: ${r.rebuild.linkedUsers} users and ${r.rebuild.linkedGroups} groups linked; ` +
@@ -115,6 +125,7 @@ export function summaryLine(r: CycleReport): string {
   const done = OPERATION_KINDS.filter((k) => r.done[k]).map((k) => `${r.done[k]} ${LABELS[k]}`);
   const parts = [
     `cycle ${r.result} (exit ${r.exitCode}) in ${(r.durationMs / 1000).toFixed(1)} s`,
+    `${r.directory.read.kind} read of ${r.directory.userEntries} user entries`,
     done.length ? done.join(', ') : r.planMade ? 'nothing to change' : 'nothing planned',
     ...(r.failures.length ? [`${r.failures.length} failed`] : []),
     ...(r.skipped.length ? [`${r.skipped.length} entries skipped`] : []),

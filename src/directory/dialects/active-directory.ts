@@ -1,3 +1,5 @@
+import type { Client } from 'ldapts';
+import type { ChangeRead } from '../change-tracking.js';
 import type { DirectoryDialect } from '../dialect.js';
 
 /** userAccountControl ACCOUNTDISABLE. */
@@ -26,6 +28,55 @@ export function accountExpired(value: string | undefined, now = Date.now()): boo
   return ms <= BigInt(now);
 }
 
+/** Epoch ms as FILETIME decimal text, the form accountExpires is compared in. */
+export function filetime(ms: number): string {
+  return String((BigInt(Math.floor(ms)) + EPOCH_1601_TO_1970_MS) * 10_000n);
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Active Directory numbers every change on a DC with an update sequence number. highestCommittedUSN is read
+ * before the search, so whatever changes during or after it has a higher uSNChanged and is in the next delta.
+ * USNs are per DC: the cursor carries the DC's invocationId, which another DC, or this one restored from a backup,
+ * does not share.
+ */
+async function usnTracking(client: Client, treatExpiredAccountsAsDisabled: boolean): Promise<ChangeRead> {
+  const readAt = Date.now();
+  const unavailable = (why: string): ChangeRead => ({
+    server: undefined,
+    unavailable: why,
+    attributes: [],
+    changedSince: () => {
+      throw new Error('no change tracking');
+    },
+    see: () => undefined,
+    finish: () => ({ unavailable: why }),
+  });
+  const { searchEntries: [root] } = await client.search('', { scope: 'base', filter: '(objectClass=*)', attributes: ['highestCommittedUSN', 'dsServiceName'] });
+  const usn = String(root?.highestCommittedUSN ?? '');
+  const service = String(root?.dsServiceName ?? '');
+  if (!/^\d+$/.test(usn) || !service) return unavailable('the server shows no highestCommittedUSN and dsServiceName in its root DSE');
+  const { searchEntries: [ntds] } = await client.search(service, { scope: 'base', filter: '(objectClass=*)', attributes: ['invocationId'], explicitBufferAttributes: ['invocationId'] });
+  const raw = ntds?.invocationId;
+  const invocationId = Buffer.isBuffer(raw) ? formatObjectGuid(raw) : undefined;
+  if (!invocationId) return unavailable(`the server shows no invocationId on ${service}`);
+  return {
+    server: invocationId,
+    attributes: [],
+    changedSince(previous) {
+      const changed = `(uSNChanged>=${BigInt(previous.position) + 1n})`;
+      if (!treatExpiredAccountsAsDisabled) return changed;
+      // An account expiring changes nothing on the entry, so the accounts whose accountExpires passed since the
+      // last read are asked for by date (with an hour's margin for clock skew between this machine and the DC).
+      const from = filetime(new Date(previous.readAt).getTime() - HOUR_MS);
+      return `(|${changed}(&(accountExpires>=${from})(accountExpires<=${filetime(readAt)})))`;
+    },
+    see: () => undefined,
+    finish: () => ({ server: invocationId, position: usn, readAt: new Date(readAt).toISOString() }),
+  };
+}
+
 export function activeDirectoryDialect(options: { treatExpiredAccountsAsDisabled: boolean }): DirectoryDialect {
   return {
     anchorAttribute: 'objectGUID',
@@ -44,5 +95,6 @@ export function activeDirectoryDialect(options: { treatExpiredAccountsAsDisabled
       return true;
     },
     memberDn: (value) => value,
+    trackChanges: (client) => usnTracking(client, options.treatExpiredAccountsAsDisabled),
   };
 }
