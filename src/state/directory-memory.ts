@@ -31,10 +31,10 @@ export function directoryMemoryFileFor(statePath: string): string {
   return `${statePath}.directory.json`;
 }
 
-function fileOf(statePath: string): Low<DirectoryMemory | undefined> {
-  return new Low<DirectoryMemory | undefined>(
-    new DataFile<DirectoryMemory | undefined>(directoryMemoryFileFor(statePath), { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }),
-    undefined,
+function fileOf(statePath: string): Low<DirectoryMemory | null> {
+  return new Low<DirectoryMemory | null>(
+    new DataFile<DirectoryMemory | null>(directoryMemoryFileFor(statePath), { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }),
+    null,
   );
 }
 
@@ -48,7 +48,7 @@ export async function loadDirectoryMemory(statePath: string): Promise<DirectoryM
     return undefined;
   }
   const data = db.data;
-  if (data === undefined) return undefined;
+  if (data === null) return undefined;
   if (data?.version !== 1 || typeof data.users !== 'object' || typeof data.cursor?.position !== 'string') {
     log.warn(`${directoryMemoryFileFor(statePath)} is not a directory memory of this version; this cycle reads the whole directory scope`);
     return undefined;

@@ -1,7 +1,11 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Client } from 'ldapts';
 import { expect } from 'chai';
 import type { Config } from '../../src/config/load.js';
-import { formatObjectGuid } from '../../src/directory/dialects/active-directory.js';
+import { filetime, formatObjectGuid } from '../../src/directory/dialects/active-directory.js';
+import { directoryMemoryFileFor, type DirectoryMemory } from '../../src/state/directory-memory.js';
 import { runCycle } from '../../src/sync/cycle.js';
 import { adDirectoryLdif, type AdDirectory } from '../support/ad-directory.js';
 import { startRangingProxy, type RangingProxy } from '../support/ranging-proxy.js';
@@ -110,6 +114,107 @@ describe('sync cycle: Active Directory (Samba AD DC) → sandbox', function () {
     expect(text).to.include(`directory entry: ${disabled}`);
     expect(text).to.match(/^ {4}useraccountcontrol: 514$/m);
     expect(text).to.match(/^ {4}active: false$/m);
+  });
+
+  describe('delta reads (uSNChanged), then a full read', () => {
+    let deltaScim: ScimUnderTest;
+    let delta: Config;
+    const mailOf = new Map<string, string>();
+    const scimUser = async (dn: string) => {
+      const found = (await listAll<ViewUser>(deltaScim.url, deltaScim.token, 'Users')).find((u) => u.userName === mailOf.get(dn));
+      expect(found, `the SCIM user of ${dn}`).to.not.equal(undefined);
+      return found!;
+    };
+    // Users no earlier test touched; 0-3 change, 4 moves out of scope, 5-6 are for the failure and the expiry.
+    const pick = () => ad.users.filter((u) => !ad.disabledUsers.includes(u) && u !== ad.userWithoutMail).slice(300, 307);
+
+    before(async () => {
+      deltaScim = await startScim('sandbox');
+      const dir = mkdtempSync(path.join(tmpdir(), 'ldap-scim-ad-delta-'));
+      delta = {
+        ...config,
+        source: { ...config.source, treatExpiredAccountsAsDisabled: true, delta: { enabled: true, fullReadEvery: 50 } },
+        target: { ...config.target, url: deltaScim.url, token: deltaScim.token, maxRetries: 1 },
+        state: { ...config.state, path: path.join(dir, 'snapshot.json') },
+      };
+      const client = new Client({ url: dc.url });
+      await client.bind(dc.adminUpn, dc.adminPassword);
+      for (const dn of pick()) {
+        const { searchEntries } = await client.search(dn, { scope: 'base', attributes: ['mail'] });
+        mailOf.set(dn, String(searchEntries[0]!.mail).toLowerCase());
+      }
+      await client.unbind();
+      const first = await runCycle(delta);
+      expect(first.report.exitCode, first.report.error).to.equal(0);
+      expect(first.report.directory.read.kind).to.equal('full');
+    });
+    after(async () => {
+      await deltaScim?.stop();
+    });
+
+    it('a delta reads exactly the changed entries in scope; a move out of scope waits for the full read', async () => {
+      const [d1, d2, t1, , moved] = pick() as [string, string, string, string, string];
+      await dc.modify(
+        [d1, d2].map((dn) => `dn: ${dn}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n`).join('\n') +
+          `\ndn: ${t1}\nchangetype: modify\nreplace: title\ntitle: Delta In AD\n` +
+          `\ndn: ${moved}\nchangetype: modrdn\nnewrdn: ${moved.split(',')[0]}\ndeleteoldrdn: 1\nnewsuperior: ${ad.elsewhereDn}\n`,
+      );
+      deltaScim.sandbox!.resetRequests();
+      const { report } = await runCycle(delta);
+      expect(report.exitCode, report.error).to.equal(0);
+      expect(report.directory.read.kind).to.equal('delta');
+      expect(report.directory.userEntries, 'USNs are exact: no overlap').to.equal(3);
+      // The two disabled people also leave their groups (removeMembers); nobody is created or deleted.
+      expect(report.done).to.deep.include({ updateUser: 1, deactivateUser: 2 });
+      expect(Object.keys(report.done).sort()).to.deep.equal(['deactivateUser', 'removeMembers', 'updateUser']);
+      expect((await scimUser(d1)).active).to.equal(false);
+      expect((await scimUser(t1)).title).to.equal('Delta In AD');
+      expect((await scimUser(moved)).active, 'a delta never deactivates by absence').to.equal(true);
+    });
+
+    it('a change whose SCIM call failed is retried by the next delta, which no longer reads it', async () => {
+      const t2 = pick()[5]!;
+      await dc.modify(`dn: ${t2}\nchangetype: modify\nreplace: title\ntitle: Retried From Memory\n`);
+      deltaScim.sandbox!.setFaults({ errorRate: 1, kinds: ['500'] });
+      const failed = await runCycle(delta);
+      deltaScim.sandbox!.setFaults(undefined);
+      expect(failed.report.exitCode).to.equal(1);
+      expect(failed.report.failures.map((f) => f.operation)).to.deep.equal(['updateUser']);
+      const retried = await runCycle(delta);
+      expect(retried.report.exitCode, retried.report.error).to.equal(0);
+      expect(retried.report.directory.userEntries).to.equal(0);
+      expect(retried.report.done).to.deep.equal({ updateUser: 1 });
+      expect((await scimUser(t2)).title).to.equal('Retried From Memory');
+    });
+
+    it('an account that expires without any change is still caught by the delta (treatExpiredAccountsAsDisabled)', async () => {
+      const expiring = pick()[6]!;
+      await dc.modify(`dn: ${expiring}\nchangetype: modify\nreplace: accountExpires\naccountExpires: ${filetime(Date.now() + 3000)}\n`);
+      const before = await runCycle(delta);
+      expect(before.report.directory.userEntries).to.equal(1);
+      expect(before.report.done).to.deep.equal({});
+      await new Promise((r) => setTimeout(r, 3500));
+      const after = await runCycle(delta);
+      expect(after.report.directory.read.kind).to.equal('delta');
+      expect(after.report.directory.userEntries).to.equal(1);
+      expect(after.report.done).to.deep.equal({ deactivateUser: 1 });
+      expect((await scimUser(expiring)).active).to.equal(false);
+    });
+
+    it('another DC (a different invocationId) forces a full read, which deactivates the one moved out', async () => {
+      const memoryFile = directoryMemoryFileFor(delta.state.path);
+      const memory = JSON.parse(readFileSync(memoryFile, 'utf8')) as DirectoryMemory;
+      writeFileSync(memoryFile, JSON.stringify({ ...memory, cursor: { ...memory.cursor, server: '00000000-0000-0000-0000-000000000001' } }));
+      const { report } = await runCycle(delta);
+      expect(report.exitCode, report.error).to.equal(0);
+      expect(report.directory.read.kind).to.equal('full');
+      expect(report.directory.read.reason).to.match(/^another server answers now \([0-9a-f-]{36}; the last read was from 00000000-0000-0000-0000-000000000001\)$/);
+      expect(report.done).to.deep.include({ deactivateUser: 1 });
+      expect((await scimUser(pick()[4]!)).active).to.equal(false);
+      const users = await listAll<ViewUser>(deltaScim.url, deltaScim.token, 'Users');
+      // Disabled in the fixture, plus 2 disabled, 1 moved and 1 expired here.
+      expect(users.filter((u) => u.active === false)).to.have.length(4);
+    });
   });
 
   it('reads over LDAPS with the DC certificate (its name via servername), and refuses it without', async () => {
