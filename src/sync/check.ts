@@ -3,6 +3,7 @@ import { readDesiredState } from '../directory/reader.js';
 import { keyFingerprint } from '../scim/key-fingerprint.js';
 import { KeyRejectedError } from '../scim/errors.js';
 import { Snapshot, stateWritableProblem } from '../state/snapshot.js';
+import { loadDirectoryMemory } from '../state/directory-memory.js';
 import { EXIT, scimClientFor } from './cycle.js';
 
 export interface CheckLine {
@@ -59,12 +60,20 @@ export async function runCheck(config: Config): Promise<CheckResult> {
     const { users, groups } = snapshot.data;
     const problem = await stateWritableProblem(config.state.path);
     if (problem) throw new Error(problem);
+    let deltaNote = '';
+    if (config.source.delta.enabled) {
+      const memory = await loadDirectoryMemory(config.state.path);
+      deltaNote = memory
+        ? `; delta reads: ${memory.deltasSinceFullRead} since the last full read (${memory.lastFullReadAt}); a full read every ${config.source.delta.fullReadEvery} cycles`
+        : '; delta reads: the next cycle reads the whole scope (nothing to continue from yet)';
+    }
     lines.push({
       what: 'state',
       ok: true,
-      text: snapshot.existed
-        ? `${config.state.path}: ${Object.keys(users).length} users and ${Object.keys(groups).length} groups linked`
-        : `${config.state.path} does not exist yet: the first sync builds it by listing the SCIM side (no duplicates are created)`,
+      text:
+        (snapshot.existed
+          ? `${config.state.path}: ${Object.keys(users).length} users and ${Object.keys(groups).length} groups linked`
+          : `${config.state.path} does not exist yet: the first sync builds it by listing the SCIM side (no duplicates are created)`) + deltaNote,
     });
   } catch (e) {
     lines.push({ what: 'state', ok: false, text: (e as Error).message });

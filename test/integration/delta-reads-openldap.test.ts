@@ -6,6 +6,7 @@ import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
 import { formatGeneralizedTime } from '../../src/directory/change-tracking.js';
 import { directoryMemoryFileFor } from '../../src/state/directory-memory.js';
+import { runCheck } from '../../src/sync/check.js';
 import { runCycle } from '../../src/sync/cycle.js';
 import { listAll, type ViewUser } from '../support/scim-view.js';
 import { expectScimMatchesDirectory, startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
@@ -78,6 +79,8 @@ describe('delta reads: OpenLDAP (modifyTimestamp)', function () {
     expect(scim.sandbox!.writeCount()).to.equal(1);
     expect((await userByName(10)).title).to.equal('Delta Title');
     expect((await userByName(100)).active).to.equal(true);
+    const { lines } = await runCheck(config);
+    expect(lines.find((l) => l.what === 'state')?.text).to.match(/delta reads: 1 since the last full read \(\d{4}-.+\); a full read every 4 cycles$/);
   });
 
   it('a quiet delta writes nothing; every fullReadEvery-th read is full and deactivates who left', async () => {
