@@ -21,8 +21,10 @@ export interface ChangeRead {
   unavailable?: string;
   /** Extra user attributes see() needs. */
   attributes: string[];
-  /** A filter clause that selects the users changed since `previous` (a cursor of the same server). */
+  /** A filter clause that selects the entries changed since `previous` (a cursor of the same server). */
   changedSince(previous: ChangeCursor): string;
+  /** Why this server cannot continue from `previous` although it is the same one (e.g. its counter went back). */
+  cannotContinue?(previous: ChangeCursor): string | undefined;
   /** Every user entry read passes here. */
   see(values: RawEntryValues): void;
   /** After a complete read: the cursor to store, or why none can be given. */
@@ -50,7 +52,7 @@ export function chooseRead(input: {
   forced?: string;
   history: ChangeHistory | undefined;
   fingerprint: string;
-  change: Pick<ChangeRead, 'server' | 'unavailable'>;
+  change: Pick<ChangeRead, 'server' | 'unavailable' | 'cannotContinue'>;
 }): ReadChoice {
   const full = (reason: string): ReadChoice => ({ kind: 'full', reason });
   if (!input.enabled) return full('delta reads are off (source.delta.enabled)');
@@ -62,6 +64,8 @@ export function chooseRead(input: {
   if (history.cursor.server !== input.change.server) {
     return full(`another server answers now (${input.change.server}; the last read was from ${history.cursor.server})`);
   }
+  const stuck = input.change.cannotContinue?.(history.cursor);
+  if (stuck) return full(stuck);
   if (history.deltasSinceFullRead + 1 >= input.fullReadEvery) {
     return full(`every ${input.fullReadEvery} cycles a full read looks for people who left the scope (source.delta.fullReadEvery)`);
   }
@@ -84,10 +88,12 @@ export function formatGeneralizedTime(ms: number): string {
 
 /**
  * OpenLDAP has no change counter, only modifyTimestamp, set by the server's clock. The cursor is taken from the
- * newest timestamp read, not from this machine's clock, so a skew between the two does not matter: that change was
- * made before the read ended, so the read began at most the read's duration before it, and every change made during
- * or after the read carries a timestamp at or after (newest − duration). Entries changed in that overlap are read
- * twice, which is harmless.
+ * newest timestamp read, so a skew between the two clocks does not matter: that change was made before the read
+ * ended, so the read began at most the read's duration before it, and every change made during or after the read
+ * carries a timestamp at or after (newest − duration). Entries changed in that overlap are read twice, which is
+ * harmless. The cursor is also kept at or before this machine's clock when the read began: taking the earlier of
+ * two points is always safe, and one entry stamped in the future (an import, a clock that ran fast) would
+ * otherwise carry the cursor past every real change to come.
  */
 export function modifyTimestampTracking(server: string, now: () => number = Date.now): ChangeRead {
   const started = now();
@@ -107,7 +113,7 @@ export function modifyTimestampTracking(server: string, now: () => number = Date
       if (unreadable) return { unavailable: `${unreadable} user entries have no modifyTimestamp (is lastmod off?)` };
       const last = previous ? parseGeneralizedTime(previous.position) : undefined;
       // A second of margin each way: timestamps are whole seconds.
-      const fromThisRead = newest === undefined ? undefined : newest - (now() - started) - 2000;
+      const fromThisRead = newest === undefined ? undefined : Math.min(newest - (now() - started) - 2000, started);
       const position = Math.max(last ?? -Infinity, fromThisRead ?? -Infinity);
       if (!Number.isFinite(position)) return { unavailable: 'no user entry was read, so there is no point to continue from' };
       return { server, position: formatGeneralizedTime(position), readAt: new Date(started).toISOString() };

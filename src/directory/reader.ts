@@ -74,8 +74,13 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
     const choice = delta
       ? chooseRead({ ...delta, history: delta.memory, fingerprint, change: change ?? { server: undefined } })
       : undefined;
-    const since = choice?.kind === 'delta' ? choice.since : undefined;
+    let since = choice?.kind === 'delta' ? choice.since : undefined;
     result.read = since ? { kind: 'delta', since: since.position } : { kind: 'full', ...(choice?.kind === 'full' ? { reason: choice.reason } : {}) };
+    const container = since && change ? await changedContainer(client, source, change.changedSince(since)) : undefined;
+    if (container) {
+      since = undefined;
+      result.read = { kind: 'full', reason: `${container} changed since the last read (renamed or moved?): the DNs of the people in it may have changed` };
+    }
     const usersFilter = since && change ? `(&${source.usersFilter}${change.changedSince(since)})` : source.usersFilter;
 
     const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes, ...(change?.attributes ?? [])]);
@@ -135,6 +140,28 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
   // Only a full read shows which attributes no entry in scope has; a delta sees a handful of entries.
   if (counts.userEntries > 0 && result.read.kind === 'full') counts.unseenUserAttributes = rules.userAttributes.filter((a) => !seen.has(a));
   return { desired: builder.finish(), counts, ...result };
+}
+
+const CONTAINERS = '(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=organization)(objectClass=domain))';
+
+/**
+ * Renaming or moving an OU changes the DN of everyone in it without changing their entries, so a delta would keep
+ * their old DNs, and group members (which follow the new DNs) would no longer match them. Any container in the
+ * users' scope changed since the cursor (an admin edit of an OU as well) turns the read into a full one.
+ */
+async function changedContainer(client: Client, source: Config['source'], changedSince: string): Promise<string | undefined> {
+  if (source.users.scope !== 'sub') return undefined;
+  try {
+    const { searchEntries } = await client.search(source.users.baseDn, {
+      scope: 'sub',
+      filter: `(&${CONTAINERS}${changedSince})`,
+      attributes: ['1.1'],
+      timeLimit: source.timeLimitSeconds,
+    });
+    return searchEntries[0]?.dn;
+  } catch (e) {
+    throw new DirectoryError(`looking for containers changed under ${source.users.baseDn} failed: ${describeLdapError(e)}`);
+  }
 }
 
 async function* search(

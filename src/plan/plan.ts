@@ -8,9 +8,9 @@ export interface PlanOptions {
   deprovision: 'deactivate' | 'delete';
   /**
    * After a delta read, a user missing from `desired` was not read, not removed: it is held as pushed, group
-   * memberships included. Only a full read may deprovision by absence.
+   * memberships included, except those the last full read found gone. Only a full read decides who left.
    */
-  holdAbsentUsers?: boolean;
+  holdAbsentUsers?: { except: ReadonlySet<string> };
 }
 
 const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] as const;
@@ -22,7 +22,8 @@ const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] a
  */
 export function planSync(desired: DesiredState, snapshot: SnapshotData, options: PlanOptions): Plan {
   const held = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
-  if (options.holdAbsentUsers) for (const anchor of Object.keys(snapshot.users)) if (!desired.users.has(anchor)) held.add(anchor);
+  const hold = options.holdAbsentUsers;
+  if (hold) for (const anchor of Object.keys(snapshot.users)) if (!desired.users.has(anchor) && !hold.except.has(anchor)) held.add(anchor);
   const warnings: string[] = [];
   const userOps: Operation[] = [];
   const deprovisionOps: Operation[] = [];

@@ -24,6 +24,11 @@ export interface DirectoryMemory extends ChangeHistory {
   version: 1;
   lastFullReadAt: string;
   users: Record<string, RememberedUser>;
+  /**
+   * Provisioned people the last full read found gone. A delta holds everyone it did not read, except these: a
+   * deactivation that failed is retried by the next cycle, not only by the next full read.
+   */
+  leavers?: string[];
 }
 
 /** Beside the snapshot, not inside it: the snapshot is rewritten at every checkpoint, this once per cycle. */

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { DirectoryError } from '../directory/connection.js';
-import { readDesiredState } from '../directory/reader.js';
+import { readDesiredState, type DirectoryRead } from '../directory/reader.js';
 import { log } from '../log.js';
 import type { DesiredState, UserField } from '../model.js';
 import { checkSafety, type GuardStop } from '../plan/guard.js';
@@ -16,7 +16,7 @@ import { ScimClient } from '../scim/client.js';
 import { KeyRejectedError, ScimError } from '../scim/errors.js';
 import { ScimTransport } from '../scim/transport.js';
 import { Snapshot, StateError, stateWritableProblem, type SnapshotData } from '../state/snapshot.js';
-import { forgetDirectoryMemory, loadDirectoryMemory, saveDirectoryMemory } from '../state/directory-memory.js';
+import { forgetDirectoryMemory, loadDirectoryMemory, saveDirectoryMemory, type DirectoryMemory } from '../state/directory-memory.js';
 import { applyPlan } from './apply.js';
 import { rebuildSnapshot } from './rebuild.js';
 import { countInto, newReport, type CycleReport } from './report.js';
@@ -44,6 +44,18 @@ export interface CycleOutcome {
   snapshot?: SnapshotData;
   /** What the safety guards found, before any --force or approval. */
   guardStops?: GuardStop[];
+}
+
+/**
+ * Provisioned, still active people that a full read found gone (held ones aside): the only ones a delta may
+ * deprovision, so that a failed deactivation is retried. After a delta: the last full read's list, minus those
+ * since deprovisioned or read again.
+ */
+function leaversOf(read: DirectoryRead, memory: DirectoryMemory | undefined, desired: DesiredState, snapshot: SnapshotData): string[] {
+  const stillActive = (anchor: string) => snapshot.users[anchor]?.attrs.active === true && !desired.users.has(anchor);
+  if (read.read.kind === 'delta') return (memory?.leavers ?? []).filter(stillActive);
+  const held = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
+  return Object.keys(snapshot.users).filter((anchor) => stillActive(anchor) && !held.has(anchor));
 }
 
 export function scimClientFor(config: Config): ScimClient {
@@ -96,11 +108,8 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         : options.rebuildState
           ? 'the snapshot is being rebuilt'
           : undefined;
-    const read = await readDesiredState(config, config.mapping, {
-      ...delta,
-      memory: delta.enabled ? await loadDirectoryMemory(config.state.path) : undefined,
-      ...(forced ? { forced } : {}),
-    });
+    const memory = delta.enabled ? await loadDirectoryMemory(config.state.path) : undefined;
+    const read = await readDesiredState(config, config.mapping, { ...delta, memory, ...(forced ? { forced } : {}) });
     const { desired, counts } = read;
     outcome.desired = desired;
     report.directory = {
@@ -131,10 +140,12 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     }
 
     const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
+    const leavers = leaversOf(read, memory, desired, snapshot.data);
+    if (read.memory) read.memory.leavers = leavers;
     const plan = planSync(desired, snapshot.data, {
       membersPerPatch: config.target.membersPerPatch,
       deprovision: config.target.deprovision,
-      holdAbsentUsers: read.read.kind === 'delta',
+      ...(read.read.kind === 'delta' ? { holdAbsentUsers: { except: new Set(leavers) } } : {}),
     });
     outcome.plan = plan;
     outcome.snapshot = snapshot.data;

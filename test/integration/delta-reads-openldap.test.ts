@@ -83,7 +83,7 @@ describe('delta reads: OpenLDAP (modifyTimestamp)', function () {
     expect(lines.find((l) => l.what === 'state')?.text).to.match(/delta reads: 1 since the last full read \(\d{4}-.+\); a full read every 4 cycles$/);
   });
 
-  it('a quiet delta writes nothing; every fullReadEvery-th read is full and deactivates who left', async () => {
+  it('a quiet delta writes nothing; every fullReadEvery-th read is full and deactivates who left, retried by a delta if it failed', async () => {
     scim.sandbox!.resetRequests();
     const quiet = await runCycle(config);
     expect(quiet.report.directory.read.kind).to.equal('delta');
@@ -92,12 +92,18 @@ describe('delta reads: OpenLDAP (modifyTimestamp)', function () {
 
     const third = await runCycle(config);
     expect(third.report.directory.read.kind).to.equal('delta');
+    // The full read finds the deleted person gone, but the SCIM side fails that call.
+    scim.sandbox!.setFaults({ errorRate: 1, kinds: ['500'] });
     const full = await runCycle(config);
+    scim.sandbox!.setFaults(undefined);
     expect(full.report.directory.read.kind).to.equal('full');
     expect(full.report.directory.read.reason).to.match(/source\.delta\.fullReadEvery/);
     expect(full.report.directory.userEntries).to.equal(199);
-    // Until now the deleted person was held as pushed, group memberships included; now they go.
-    expect(full.report.done).to.deep.equal({ deactivateUser: 1, removeMembers: 2 });
+    expect(full.report.failures.map((f) => f.operation).sort()).to.deep.equal(['deactivateUser', 'removeMembers', 'removeMembers']);
+    // The next cycle is a delta again, and still deprovisions them: the full read's verdict is remembered.
+    const retry = await runCycle(config);
+    expect(retry.report.directory.read.kind).to.equal('delta');
+    expect(retry.report.done).to.deep.equal({ deactivateUser: 1, removeMembers: 2 });
     expect((await userByName(100)).active).to.equal(false);
     await expectScimMatchesDirectory(config, scim);
   });

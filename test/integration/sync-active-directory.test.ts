@@ -10,7 +10,7 @@ import { runCycle } from '../../src/sync/cycle.js';
 import { adDirectoryLdif, type AdDirectory } from '../support/ad-directory.js';
 import { startRangingProxy, type RangingProxy } from '../support/ranging-proxy.js';
 import { startSambaDc, type SambaDc } from '../support/samba-dc.js';
-import { listAll, type ViewUser } from '../support/scim-view.js';
+import { listAll, type ViewGroup, type ViewUser } from '../support/scim-view.js';
 import { expectScimMatchesDirectory, startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
 
 // Active Directory end to end on a real Samba AD DC. The sync reads through a proxy that hands out members the way
@@ -214,6 +214,35 @@ describe('sync cycle: Active Directory (Samba AD DC) → sandbox', function () {
       const users = await listAll<ViewUser>(deltaScim.url, deltaScim.token, 'Users');
       // Disabled in the fixture, plus 2 disabled, 1 moved and 1 expired here.
       expect(users.filter((u) => u.active === false)).to.have.length(4);
+    });
+
+    it('an OU renamed inside the scope makes the read a full one, so its people keep their groups', async () => {
+      const member = pick()[3]!;
+      const inBigGroup = async () => {
+        const big = (await listAll<ViewGroup>(deltaScim.url, deltaScim.token, 'Groups')).find((g) => g.displayName === 'big-group')!;
+        const { id } = await scimUser(member);
+        return (big.members ?? []).some((m) => m.value === id);
+      };
+      expect(ad.bigGroup.members).to.include(member);
+      expect(await inBigGroup()).to.equal(true);
+      const team = `OU=Team,${ad.peopleDn}`;
+      await dc.modify(
+        `dn: ${team}\nchangetype: add\nobjectClass: organizationalUnit\nou: Team\n\n` +
+          `dn: ${member}\nchangetype: modrdn\nnewrdn: ${member.split(',')[0]}\ndeleteoldrdn: 1\nnewsuperior: ${team}\n`,
+      );
+      const created = await runCycle(delta);
+      expect(created.report.directory.read).to.deep.equal({ kind: 'full', reason: `${team} changed since the last read (renamed or moved?): the DNs of the people in it may have changed` });
+      // Renaming the OU changes the member's DN (and the group's member value) but not the member's own entry.
+      await dc.modify(`dn: ${team}\nchangetype: modrdn\nnewrdn: OU=Squad\ndeleteoldrdn: 1\n`);
+      const renamed = await runCycle(delta);
+      expect(renamed.report.exitCode, renamed.report.error).to.equal(0);
+      expect(renamed.report.directory.read.kind).to.equal('full');
+      expect(renamed.report.directory.read.reason).to.match(/^OU=Squad,OU=People,/i);
+      expect(renamed.report.done).to.deep.equal({});
+      expect(await inBigGroup()).to.equal(true);
+      const quiet = await runCycle(delta);
+      expect(quiet.report.directory.read.kind).to.equal('delta');
+      expect(quiet.report.done).to.deep.equal({});
     });
   });
 

@@ -33,6 +33,7 @@ describe('delta reads', () => {
       expect(reason({ fingerprint: 'f2' })).to.match(/source, mapping or ldap-scim version changed/);
       expect(reason({ change: { server: undefined, unavailable: 'no USN' } })).to.equal('no USN');
       expect(reason({ change: { server: 'dc-b' } })).to.match(/another server answers now \(dc-b; the last read was from dc-a\)/);
+      expect(reason({ change: { server: 'dc-a', cannotContinue: (c) => `went back from ${c.position}` } })).to.equal('went back from 1000');
     });
 
     it('makes every fullReadEvery-th read a full one', () => {
@@ -61,6 +62,13 @@ describe('delta reads', () => {
       const cursor = tracking.finish(undefined);
       expect(cursor).to.deep.include({ server: 'ldap://dir', position: '20261123102948Z' });
       expect(tracking.changedSince(cursor as never)).to.equal('(modifyTimestamp>=20261123102948Z)');
+    });
+
+    it('keeps the cursor at or before this machine\'s clock, so one entry stamped in the future cannot hide later changes', () => {
+      const tracking = modifyTimestampTracking('ldap://dir', () => Date.parse('2026-11-23T10:00:00Z'));
+      tracking.see(values({ modifyTimestamp: '20261123095000Z' }));
+      tracking.see(values({ modifyTimestamp: '20350101000000Z' }));
+      expect(tracking.finish(undefined)).to.deep.include({ position: '20261123100000Z' });
     });
 
     it('never moves the cursor back, keeps it when a delta found nothing, and refuses entries without a timestamp', () => {
@@ -139,8 +147,13 @@ describe('delta reads', () => {
       membersOutsideScope: 0,
     };
     const options = { membersPerPatch: 100, deprovision: 'deactivate' as const };
-    expect(planSync(desired, snapshot, { ...options, holdAbsentUsers: true }).operations).to.deep.equal([]);
+    expect(planSync(desired, snapshot, { ...options, holdAbsentUsers: { except: new Set() } }).operations).to.deep.equal([]);
     // The same state after a full read: b left the scope.
     expect(planSync(desired, snapshot, options).operations.map((o) => o.kind)).to.deep.equal(['removeMembers', 'deactivateUser']);
+    // A delta after a full read whose deactivation of b failed: b is a known leaver, so the delta retries it.
+    expect(planSync(desired, snapshot, { ...options, holdAbsentUsers: { except: new Set(['b']) } }).operations.map((o) => o.kind)).to.deep.equal([
+      'removeMembers',
+      'deactivateUser',
+    ]);
   });
 });

@@ -72,6 +72,11 @@ async function usnTracking(client: Client, treatExpiredAccountsAsDisabled: boole
       const from = filetime(new Date(previous.readAt).getTime() - HOUR_MS);
       return `(|${changed}(&(accountExpires>=${from})(accountExpires<=${filetime(readAt)})))`;
     },
+    // A DC reverted to a VM snapshot without VM-GenerationID keeps its invocationId but counts from an older USN.
+    cannotContinue: (previous) =>
+      BigInt(usn) < BigInt(previous.position)
+        ? `the DC's highestCommittedUSN (${usn}) is below the last read's (${previous.position}): was it restored from a snapshot?`
+        : undefined,
     see: () => undefined,
     finish: () => ({ server: invocationId, position: usn, readAt: new Date(readAt).toISOString() }),
   };
