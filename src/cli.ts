@@ -194,6 +194,11 @@ program
     process.once('SIGTERM', stop);
   });
 
+// Everything this process writes (snapshot, journal, directory memory, reports, plans) names the organization's
+// people. The state files are also chmod 600 after each write, but lowdb writes through a temp file that would
+// otherwise be readable under the usual umask until it is renamed.
+process.umask(0o077);
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
