@@ -41,6 +41,8 @@ export interface SandboxRequestRecord {
   fault?: FaultKind;
   /** With `fault`: whether the request reached the store before failing (a write may have taken effect). */
   afterWrite?: boolean;
+  /** When the answer went out (epoch ms): for measuring a client's pacing. */
+  at: number;
 }
 
 export interface RunningSandbox {
@@ -135,7 +137,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     const delayMs = faults?.delayMs() ?? 0;
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     // Recorded before the answer goes out, so a client that has its response can rely on the record.
-    requests.push({ method, path, status: reply.status, ...(fault && { fault: fault.kind, afterWrite: fault.afterWrite }) });
+    requests.push({ method, path, status: reply.status, at: Date.now(), ...(fault && { fault: fault.kind, afterWrite: fault.afterWrite }) });
     if (fault?.kind === "reset") req.socket.destroy();
     else sendReply(res, reply);
     const injected = fault ? ` (injected ${fault.kind}${fault.afterWrite ? " after write" : ""})` : "";
