@@ -1,3 +1,5 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import got, { HTTPError, RequestError, type Method, type RetryObject } from 'got';
 import PQueue from 'p-queue';
 import { SCIM_CONTENT_TYPE } from './atlassian-rules.js';
@@ -49,11 +51,29 @@ export class ScimTransport {
   private resumeAt = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
 
+  // Kept-alive connections, no more than the calls in flight: a TLS handshake per call would cost more than the call.
+  private readonly agent: { http: HttpAgent; https: HttpsAgent };
+
   constructor(private readonly options: TransportOptions) {
+    this.agent = {
+      http: new HttpAgent({ keepAlive: true, maxSockets: options.concurrency }),
+      https: new HttpsAgent({ keepAlive: true, maxSockets: options.concurrency }),
+    };
     // One request per 1/rps interval rather than rps requests at the top of each second: an even pace is what a
     // server-side limiter of the same rate lets through without a 429.
     const interval = 1000 / options.requestsPerSecond;
     this.queue = new PQueue({ concurrency: options.concurrency, interval: Math.max(1, interval), intervalCap: interval < 1 ? Math.round(1 / interval) : 1 });
+  }
+
+  /** Closes the kept-alive connections; the transport is not used after this. */
+  close(): void {
+    this.agent.http.destroy();
+    this.agent.https.destroy();
+  }
+
+  /** How many calls may be in flight at once. */
+  get concurrency(): number {
+    return this.options.concurrency;
   }
 
   /** Calls not yet answered (queued or in flight). */
@@ -105,6 +125,7 @@ export class ScimTransport {
           'user-agent': this.options.userAgent ?? 'ldap-scim',
         },
         responseType: 'text',
+        agent: this.agent,
         timeout: { request: this.options.timeoutSeconds * 1000 },
         retry: {
           limit: this.options.maxRetries,

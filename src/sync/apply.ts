@@ -14,11 +14,18 @@ export interface ApplyContext {
   report: CycleReport;
   managedFields: ReadonlySet<UserField>;
   adoptExistingGroups: boolean;
-  /** Confirmed operations between two snapshot writes, so that a crash loses little. */
+  /**
+   * Confirmed operations between two snapshot writes, at least. Every confirmed call is journaled as it happens,
+   * so a checkpoint only bounds the journal; a large snapshot is rewritten when the journal has grown as large as
+   * it, which keeps the rewrites of a first provisioning to a few instead of one per checkpointEvery calls.
+   */
   checkpointEvery: number;
   /** Aborted on shutdown: no new call starts, calls in flight finish and are recorded. */
   signal?: AbortSignal;
 }
+
+/** Operations waiting in the queue per call in flight. */
+const POOL_PER_SLOT = 4;
 
 // Operations of one phase run concurrently (the queue bounds them); phases run in order, because groups need the
 // ids of the users created before them, and deprovisioning comes last.
@@ -50,11 +57,20 @@ export async function applyPlan(operations: readonly Operation[], ctx: ApplyCont
     const chains = new Map<string, Operation[]>();
     for (const op of phase) {
       const key = op.kind === 'addMembers' || op.kind === 'removeMembers' ? `group:${op.groupAnchor}` : `op:${chains.size}`;
-      chains.set(key, [...(chains.get(key) ?? []), op]);
+      const chain = chains.get(key);
+      if (chain) chain.push(op);
+      else chains.set(key, [op]);
     }
-    await Promise.all([...chains.values()].map(async (chain) => {
-      for (const op of chain) await applier.run(op);
-    }));
+    // A bounded pool feeds the queue: a few calls wait beyond those in flight, so the queue never runs dry, but a
+    // first provisioning of 150,000 people does not hold 150,000 pending calls (and their bodies) in memory.
+    const waiting = [...chains.values()];
+    let next = 0;
+    const worker = async () => {
+      while (next < waiting.length && !ctx.signal?.aborted) {
+        for (const op of waiting[next++]!) await applier.run(op);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(waiting.length, POOL_PER_SLOT * ctx.client.transport.concurrency) }, worker));
     applier.throwIfStopped();
   }
   ctx.signal?.removeEventListener('abort', onAbort);
@@ -62,9 +78,17 @@ export async function applyPlan(operations: readonly Operation[], ctx: ApplyCont
 
 class Applier {
   private confirmedSinceSave = 0;
+  private saveAfter: number;
   private stopped: KeyRejectedError | undefined;
 
-  constructor(private readonly ctx: ApplyContext) {}
+  constructor(private readonly ctx: ApplyContext) {
+    this.saveAfter = this.checkpointSize();
+  }
+
+  private checkpointSize(): number {
+    const { users, groups } = this.ctx.snapshot.data;
+    return Math.max(this.ctx.checkpointEvery, Object.keys(users).length + Object.keys(groups).length);
+  }
 
   throwIfStopped(): void {
     if (this.stopped) throw this.stopped;
@@ -76,9 +100,10 @@ class Applier {
       const confirmed = await this.execute(op);
       if (!confirmed) return;
       countInto(this.ctx.report.done, op.kind);
-      if (++this.confirmedSinceSave >= this.ctx.checkpointEvery) {
+      if (++this.confirmedSinceSave >= this.saveAfter) {
         this.confirmedSinceSave = 0;
         await this.ctx.snapshot.save();
+        this.saveAfter = this.checkpointSize();
       }
     } catch (e) {
       if (e instanceof KeyRejectedError) {

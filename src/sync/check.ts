@@ -53,6 +53,8 @@ export async function runCheck(config: Config): Promise<CheckResult> {
     lines.push({ what: 'scim', ok: false, text: (e as Error).message });
     if (e instanceof KeyRejectedError) exitCode = EXIT.keyRejected;
     else if (exitCode === EXIT.ok) exitCode = EXIT.failed;
+  } finally {
+    client.transport.close();
   }
 
   try {

@@ -220,6 +220,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     return finish('failed', EXIT.failed, (e as Error).message);
   } finally {
     snapshot?.close();
+    client.transport.close();
     await lock?.release();
   }
 }
