@@ -9,6 +9,7 @@ import { dialectFor, type DirectoryDialect } from './dialect.js';
 import { chooseRead, type ChangeRead } from './change-tracking.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { version } from '../version.js';
+import { Progress } from '../sync/progress.js';
 
 export interface ReadCounts {
   userEntries: number;
@@ -61,6 +62,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
   const seen = new Set<string>();
   const client = await openDirectory(source);
   const result: Omit<DirectoryRead, 'desired' | 'counts'> = { read: { kind: 'full' } };
+  const progress = new Progress('reading the directory (entries)');
   try {
     let change: ChangeRead | undefined;
     if (delta?.enabled) {
@@ -86,6 +88,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
     const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes, ...(change?.attributes ?? [])]);
     for await (const entry of search(client, source, source.users, usersFilter, userAttributes, dialect, counts)) {
       counts.userEntries++;
+      progress.add();
       const values = valuesOf(entry);
       // ldapts lists every requested attribute, with [] where the entry has none.
       for (const [name, list] of values) if (list.length) seen.add(name);
@@ -101,6 +104,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
       const ranged: { dn: string; values: RawValues; memberDns: string[]; next: { attribute: string; from: number }[] }[] = [];
       for await (const entry of search(client, source, source.groups, source.groupsFilter, groupAttributes, dialect, counts)) {
         counts.groupEntries++;
+        progress.add();
         const values = valuesOf(entry);
         const memberDns: string[] = [];
         const next: { attribute: string; from: number }[] = [];
@@ -135,6 +139,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
       }
     }
   } finally {
+    progress.finish();
     await client.unbind().catch(() => undefined);
   }
   // Only a full read shows which attributes no entry in scope has; a delta sees a handful of entries.

@@ -6,6 +6,7 @@ import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
 import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type ScimGroup, type ScimUser } from '../scim/resources.js';
 import type { GroupRecord, Snapshot, UserRecord } from '../state/snapshot.js';
 import { log } from '../log.js';
+import { Progress } from './progress.js';
 import { countInto, type CycleReport } from './report.js';
 
 export interface ApplyContext {
@@ -48,7 +49,7 @@ const PHASE: Record<OperationKind, number> = {
 export async function applyPlan(operations: readonly Operation[], ctx: ApplyContext): Promise<void> {
   const phases: Operation[][] = [[], [], [], [], []];
   for (const op of operations) phases[PHASE[op.kind]]!.push(op);
-  const applier = new Applier(ctx);
+  const applier = new Applier(ctx, new Progress('SCIM calls (operations)', operations.length));
   const onAbort = () => ctx.client.transport.cancelQueued();
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
   for (const phase of phases) {
@@ -74,6 +75,7 @@ export async function applyPlan(operations: readonly Operation[], ctx: ApplyCont
     applier.throwIfStopped();
   }
   ctx.signal?.removeEventListener('abort', onAbort);
+  applier.progress.finish();
 }
 
 class Applier {
@@ -81,7 +83,10 @@ class Applier {
   private saveAfter: number;
   private stopped: KeyRejectedError | undefined;
 
-  constructor(private readonly ctx: ApplyContext) {
+  constructor(
+    private readonly ctx: ApplyContext,
+    readonly progress: Progress,
+  ) {
     this.saveAfter = this.checkpointSize();
   }
 
@@ -96,6 +101,14 @@ class Applier {
 
   async run(op: Operation): Promise<void> {
     if (this.stopped || this.ctx.signal?.aborted) return;
+    try {
+      await this.attempt(op);
+    } finally {
+      this.progress.add();
+    }
+  }
+
+  private async attempt(op: Operation): Promise<void> {
     try {
       const confirmed = await this.execute(op);
       if (!confirmed) return;
