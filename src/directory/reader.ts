@@ -57,7 +57,8 @@ export function readSettingsFingerprint(config: Config): string {
 export async function readDesiredState(config: Config, rules: MappingRules, delta?: DeltaOptions): Promise<DirectoryRead> {
   const { source } = config;
   const dialect = dialectFor(source);
-  const builder = new DesiredStateBuilder(rules);
+  // Only a delta read needs each entry remembered on its own.
+  const builder = new DesiredStateBuilder(rules, { remember: Boolean(delta?.enabled) });
   const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0, unseenUserAttributes: [] };
   const seen = new Set<string>();
   const client = await openDirectory(source);
@@ -253,6 +254,8 @@ function valuesOf(entry: Entry): RawValues {
 
 function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, string[]> {
   const binary = new Set(dialect.binaryAttributes.map((a) => a.toLowerCase()));
+  // The usual entry is text through and through: no copy (a copy per entry is a large share of a read's garbage).
+  if (binary.size === 0 && [...values.values()].every((list) => list.every((v) => typeof v === 'string'))) return values as Map<string, string[]>;
   const out = new Map<string, string[]>();
   for (const [name, list] of values) {
     if (binary.has(name)) continue;

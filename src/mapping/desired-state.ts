@@ -2,7 +2,7 @@ import type { DesiredGroup, DesiredState, DesiredUser, Skip, UserAttributes } fr
 import { OPTIONAL_USER_FIELDS } from '../model.js';
 import { isBuiltInGroupName } from '../scim/atlassian-rules.js';
 import { candidates, evaluate, type EntryValues, type Expression, type MappingRules } from './rules.js';
-import { dnKey } from '../directory/dn.js';
+import { DnIndex } from '../directory/dn.js';
 import type { RememberedUser } from '../state/directory-memory.js';
 import { flattenGroups } from './flatten-groups.js';
 import { cleanText, emailShapeProblem, identifierProblem, MAX_EMAIL_LENGTH, MAX_USERNAME_LENGTH, show } from './sanitize.js';
@@ -37,7 +37,7 @@ interface GroupDraft {
  */
 export class DesiredStateBuilder {
   private readonly users = new Map<string, DesiredUser>();
-  private readonly userAnchorByDn = new Map<string, string>();
+  private readonly userAnchorByDn = new DnIndex<string>();
   private readonly groups: GroupDraft[] = [];
   private readonly skipped: Skip[] = [];
   private readonly duplicateAnchors = new Set<string>();
@@ -45,7 +45,10 @@ export class DesiredStateBuilder {
   /** Each user entry's own outcome, before the checks across entries: what a later delta read carries over. */
   private readonly remembered = new Map<string, RememberedUser>();
 
-  constructor(private readonly rules: MappingRules) {}
+  constructor(
+    private readonly rules: MappingRules,
+    private readonly options: { remember: boolean } = { remember: true },
+  ) {}
 
   addUser(dn: string, anchor: string | undefined, values: EntryValues, active = true): void {
     if (!anchor) return this.skip(dn, 'user', 'no anchor (entryUUID) returned for the entry');
@@ -56,10 +59,10 @@ export class DesiredStateBuilder {
     const fieldWarnings: FieldWarning[] = [];
     const mapped = mapUser(this.rules, values, active, fieldWarnings);
     if (typeof mapped === 'string') {
-      this.remembered.set(anchor, { dn, skip: mapped });
+      if (this.options.remember) this.remembered.set(anchor, { dn, skip: mapped });
       return this.skip(dn, 'user', mapped, anchor);
     }
-    this.remembered.set(anchor, fieldWarnings.length ? { dn, attrs: mapped, warnings: fieldWarnings } : { dn, attrs: mapped });
+    if (this.options.remember) this.remembered.set(anchor, fieldWarnings.length ? { dn, attrs: mapped, warnings: fieldWarnings } : { dn, attrs: mapped });
     this.placeUser(anchor, dn, mapped, fieldWarnings);
   }
 
@@ -76,8 +79,7 @@ export class DesiredStateBuilder {
 
   private placeUser(anchor: string, dn: string, attrs: UserAttributes, fieldWarnings: FieldWarning[]): void {
     this.users.set(anchor, { anchor, dn, attrs });
-    const key = dnKey(dn);
-    if (!this.userAnchorByDn.has(key)) this.userAnchorByDn.set(key, anchor);
+    this.userAnchorByDn.add(dn, anchor);
     for (const w of fieldWarnings) this.warnings.push({ dn, kind: 'user', anchor, ...w });
   }
 

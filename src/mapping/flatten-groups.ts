@@ -1,4 +1,4 @@
-import { dnKey } from '../directory/dn.js';
+import { dnKey, DnIndex } from '../directory/dn.js';
 
 export interface GroupMembersInput {
   dn: string;
@@ -19,12 +19,11 @@ export interface FlatGroups {
  */
 export function flattenGroups(
   groups: readonly GroupMembersInput[],
-  /** Keyed by dnKey(dn). */
-  userAnchorByDn: ReadonlyMap<string, string>,
+  userAnchorByDn: DnIndex<string>,
   isUserInScope: (anchor: string) => boolean,
 ): FlatGroups {
-  const indexByDn = new Map<string, number>();
-  groups.forEach((g, i) => indexByDn.set(dnKey(g.dn), i));
+  const indexByDn = new DnIndex<number>();
+  groups.forEach((g, i) => indexByDn.add(g.dn, i));
   let outsideScope = 0;
   const directUsers: string[][] = [];
   const subgroups: number[][] = [];
@@ -32,13 +31,17 @@ export function flattenGroups(
     const users: string[] = [];
     const nested: number[] = [];
     for (const memberDn of g.memberDns) {
-      const key = dnKey(memberDn);
-      const anchor = userAnchorByDn.get(key);
+      let anchor = userAnchorByDn.exactly(memberDn);
+      let groupIndex = anchor === undefined ? indexByDn.exactly(memberDn) : undefined;
+      if (anchor === undefined && groupIndex === undefined) {
+        const key = dnKey(memberDn);
+        anchor = userAnchorByDn.byKey(key);
+        if (anchor === undefined) groupIndex = indexByDn.byKey(key);
+      }
       if (anchor !== undefined) {
         if (isUserInScope(anchor)) users.push(anchor);
         continue;
       }
-      const groupIndex = indexByDn.get(key);
       if (groupIndex !== undefined) nested.push(groupIndex);
       else outsideScope++;
     }
@@ -70,7 +73,7 @@ export function flattenGroups(
 
   return {
     membersOf(dn: string) {
-      const i = indexByDn.get(dnKey(dn));
+      const i = indexByDn.get(dn);
       return i === undefined ? [] : membersOfIndex(i);
     },
     outsideScope,

@@ -26,6 +26,8 @@ const ANSI_ESCAPE = /\u001b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])/g;
 const LINE_BREAK = /[\t\n\v\f\r\u0085\u2028\u2029]/g;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const UNUSUAL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+/** Not global: `test` keeps no state between calls. */
+const NEEDS_CLEANING = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\uFFFD]/;
 
 export interface CleanText {
   /** Undefined when the value is refused. */
@@ -38,6 +40,8 @@ export interface CleanText {
 
 /** A display value as it is sent: control characters out, at most MAX_TEXT_LENGTH code points. */
 export function cleanText(raw: string): CleanText {
+  // The usual value needs none of the work below: one scan says so.
+  if (raw && raw.length <= MAX_TEXT_LENGTH && !NEEDS_CLEANING.test(raw)) return { value: raw, notes: [] };
   if (raw.includes(REPLACEMENT_CHARACTER)) return { value: undefined, notes: [], refused: 'holds U+FFFD (bytes that were not valid UTF-8)' };
   const notes: string[] = [];
   let value = raw;
@@ -57,6 +61,7 @@ export function cleanText(raw: string): CleanText {
 
 /** Why a value cannot serve as an identifier (email, userName) as it is, or undefined. */
 export function identifierProblem(label: string, value: string, maxLength: number): string | undefined {
+  if (value.length <= maxLength && !NEEDS_CLEANING.test(value)) return undefined;
   const controls = codePointsOf(value, UNUSUAL);
   if (controls.length) return `${label} ${show(value)} contains control characters (${controls.join(', ')})`;
   if (value.includes(REPLACEMENT_CHARACTER)) return `${label} ${show(value)} holds U+FFFD (bytes that were not valid UTF-8)`;

@@ -78,6 +78,8 @@ export class Snapshot {
   /** Set by replace(): journaled changes no longer apply; the journal is dropped at the first write. */
   private journalStale = false;
   private saving: Promise<void> = Promise.resolve();
+  /** Whether the data differs from the file: a quiet cycle then rewrites nothing (150,000 records take a second). */
+  private dirty: boolean;
 
   private constructor(
     private readonly db: Low<SnapshotData>,
@@ -86,8 +88,11 @@ export class Snapshot {
     readonly existed: boolean,
     /** Creates announced but never confirmed ("user:<anchor>"): they may exist on the SCIM side. */
     private readonly pending: Set<string>,
+    /** A journal was replayed over the file, or there was no file. */
+    changedSinceFile: boolean,
   ) {
     this.journal = new Journal(journalFileFor(file));
+    this.dirty = changedSinceFile;
   }
 
   static async open(file: string): Promise<Snapshot> {
@@ -100,6 +105,7 @@ export class Snapshot {
     // Compact JSON: at 150,000 users the indented form is twice the size and twice the write time.
     const db = new Low<SnapshotData>(new DataFile<SnapshotData>(file, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }), emptySnapshot());
     let pending = new Set<string>();
+    let replayedEntries = 0;
     if (existed) {
       try {
         await db.read();
@@ -111,9 +117,10 @@ export class Snapshot {
       }
       const replayed = replayJournal(journalFileFor(file), db.data);
       pending = replayed.pending;
+      replayedEntries = replayed.entries;
       if (replayed.entries) log.info(`replayed ${replayed.entries} journal entries from ${journalFileFor(file)} (the last run ended before saving them)`);
     }
-    return new Snapshot(db, file, existed, pending);
+    return new Snapshot(db, file, existed, pending, !existed || replayedEntries > 0);
   }
 
   get data(): SnapshotData {
@@ -124,6 +131,7 @@ export class Snapshot {
   replace(data: SnapshotData): void {
     this.db.data = data;
     this.pending.clear();
+    this.dirty = true;
     // Dropped at the first write, not here: a dry run that rebuilds in memory must leave every file as it was.
     this.journalStale = true;
   }
@@ -135,6 +143,7 @@ export class Snapshot {
   }
 
   private record(entry: JournalEntry): void {
+    this.dirty = true;
     this.dropStaleJournal();
     this.journal.append(entry);
   }
@@ -189,6 +198,10 @@ export class Snapshot {
   }
 
   private async saveNow(): Promise<void> {
+    if (!this.dirty) return;
+    // Cleared before the data is serialized: a change recorded from here on is either in this write or marks the
+    // next one as needed.
+    this.dirty = false;
     try {
       await mkdir(path.dirname(this.file), { recursive: true });
       this.db.data.updatedAt = new Date().toISOString();
@@ -200,6 +213,7 @@ export class Snapshot {
       await chmod(this.file, 0o600);
       this.journal.dropRotated();
     } catch (e) {
+      this.dirty = true;
       throw new StateError(`state.path ${this.file}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
   }
