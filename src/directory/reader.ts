@@ -189,7 +189,7 @@ async function* search(
     explicitBufferAttributes: dialect.binaryAttributes,
   });
   try {
-    for await (const page of pages) {
+    for await (const page of pageAhead(pages)) {
       counts.pages++;
       if (page.searchReferences.length) {
         throw new DirectoryError(
@@ -201,6 +201,23 @@ async function* search(
   } catch (e) {
     if (e instanceof DirectoryError) throw e;
     throw new DirectoryError(`reading ${scope.baseDn} with ${filter} from ${source.url} failed: ${describeLdapError(e)}`);
+  }
+}
+
+/**
+ * ldapts asks for the next page only when the caller is done with the current one, so the server would sit idle
+ * while a page is mapped, and the mapping would wait while the server builds the next page. Asking one page ahead
+ * lets the two overlap. If the caller stops early, the request in flight ends with the connection (unbound by the
+ * reader), and its error is dropped here rather than left unhandled.
+ */
+async function* pageAhead<T>(pages: AsyncGenerator<T>): AsyncGenerator<T> {
+  let pending = pages.next();
+  for (;;) {
+    const page = await pending;
+    if (page.done) return;
+    pending = pages.next();
+    pending.catch(() => undefined);
+    yield page.value;
   }
 }
 
