@@ -74,6 +74,9 @@ const EMAIL = /^[^\s@<>()",;]+@[^\s@<>()",;]+\.[^\s@<>()",;]+$/;
 
 /** Why an address would be refused, or undefined. The text completes "email "x" is not a usable address: ". */
 export function emailShapeProblem(email: string): string | undefined {
+  // The usual address passes the one pattern and two limits; the checks below only say what is wrong with the rest.
+  const at = email.indexOf('@');
+  if (at <= MAX_EMAIL_LOCAL_PART && EMAIL.test(email) && /[^.]\.[^.]/.test(email.slice(at + 1))) return undefined;
   const ats = email.split('@').length - 1;
   if (ats === 0) return 'it has no @';
   if (ats > 1) return `it has ${ats} @ signs, an address has exactly one`;
