@@ -28,13 +28,15 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '500' },
     concurrency: { type: 'string', default: '8' },
     'page-size': { type: 'string', default: '1000' },
+    'node-options': { type: 'string', default: '' },
     out: { type: 'string', default: path.join(root, 'bench', 'results.json') },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
   process.stdout.write(
-    'npm run bench -- [--users 150000] [--groups 2000] [--big-group 35500] [--rate 1000] [--concurrency 8] [--page-size 1000] [--out bench/results.json]\n' +
+    'npm run bench -- [--users 150000] [--groups 2000] [--big-group 35500] [--rate 500] [--concurrency 8] [--page-size 1000]\n' +
+      '                 [--node-options=--max-old-space-size=384] [--out bench/results.json]\n' +
       'A quick run: npm run bench -- --users 5000 --groups 100 --big-group 2000\n',
   );
   process.exit(0);
@@ -175,7 +177,7 @@ safety: { maxDeactivations: ${users}, maxGroupDeletions: ${groups} }
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, node: process.version },
     size: { users, groups, bigGroupMembers: bigGroup, memberValues: directory.memberValues, nestedGroups: directory.nestedGroups, usersInScope: probe.users, groupsInScope: probe.groups },
-    settings: { rate, concurrency, pageSize },
+    settings: { rate, concurrency, pageSize, nodeOptions: args['node-options'] },
     floorMs,
     probe,
     runs: { first: summary(first), quiet: summary(quiet), onePercent: summary(onePercent) },
@@ -184,7 +186,8 @@ safety: { maxDeactivations: ${users}, maxGroupDeletions: ${groups} }
     totalMs: performance.now() - started,
   };
   writeFileSync(args.out!, JSON.stringify(result, null, 2) + '\n');
-  process.stdout.write(table(figures) + `\n${users} users, ${groups} groups, ${cpus().length} CPUs, ${process.version}; whole run ${seconds(result.totalMs)}; JSON in ${args.out}\n`);
+  const flags = args['node-options'] ? `; the connector ran with NODE_OPTIONS=${args['node-options']}` : '';
+  process.stdout.write(table(figures) + `\n${users} users, ${groups} groups, ${cpus().length} CPUs, ${process.version}${flags}; whole run ${seconds(result.totalMs)}; JSON in ${args.out}\n`);
   const missed = figures.filter((f) => f.met === false).length;
   process.exitCode = missed ? 1 : 0;
 } finally {
@@ -206,7 +209,8 @@ function summary(r: { ms: number; peakMb: number; report: CycleReport }) {
 /** `ldap-scim sync --json` in its own process; its peak RSS is read from /proc (VmHWM) until it exits. */
 async function syncOnce(configFile: string): Promise<{ ms: number; peakMb: number; report: CycleReport }> {
   const t = performance.now();
-  const child = spawn(process.execPath, [cli, 'sync', '--config', configFile, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LDAP_SCIM_LOG_LEVEL: 'error' } });
+  const env = { ...process.env, LDAP_SCIM_LOG_LEVEL: 'error', ...(args['node-options'] ? { NODE_OPTIONS: args['node-options'] } : {}) };
+  const child = spawn(process.execPath, [cli, 'sync', '--config', configFile, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.push(child);
   let out = '';
   let err = '';

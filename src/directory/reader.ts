@@ -272,7 +272,7 @@ function valuesOf(entry: Entry): RawValues {
 function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, string[]> {
   const binary = new Set(dialect.binaryAttributes.map((a) => a.toLowerCase()));
   // The usual entry is text through and through: no copy (a copy per entry is a large share of a read's garbage).
-  if (binary.size === 0 && [...values.values()].every((list) => list.every((v) => typeof v === 'string'))) return values as Map<string, string[]>;
+  if (binary.size === 0 && allText(values)) return values as Map<string, string[]>;
   const out = new Map<string, string[]>();
   for (const [name, list] of values) {
     if (binary.has(name)) continue;
@@ -281,6 +281,11 @@ function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, s
     out.set(name, list.map((v) => (typeof v === 'string' ? v : v.toString('utf8'))));
   }
   return out;
+}
+
+function allText(values: RawValues): boolean {
+  for (const list of values.values()) for (const v of list) if (typeof v !== 'string') return false;
+  return true;
 }
 
 function unique(names: string[]): string[] {

@@ -71,7 +71,7 @@ export class DesiredStateBuilder {
    * read now wins over a remembered one, by anchor and by DN (a new entry may have taken a deleted one's DN).
    */
   carryUser(anchor: string, user: RememberedUser): void {
-    if (this.remembered.has(anchor) || this.duplicateAnchors.has(anchor)) return;
+    if (this.remembered.has(anchor) || this.users.has(anchor) || this.duplicateAnchors.has(anchor)) return;
     this.remembered.set(anchor, user);
     if (user.skip !== undefined || !user.attrs) return this.skip(user.dn, 'user', user.skip ?? 'skipped by an earlier read', anchor);
     this.placeUser(anchor, user.dn, user.attrs, user.warnings ?? []);

@@ -75,7 +75,8 @@ export function scimClientFor(config: Config): ScimClient {
 
 /**
  * One cycle: read the scope (or the users changed since the last read), plan against the snapshot (rebuilt from
- * the SCIM side when missing), check the guards, apply. Nothing is written anywhere before the directory read completed and the guards passed.
+ * the SCIM side when missing), check the guards, apply. Nothing is written anywhere before the directory read
+ * completed and the guards passed.
  */
 export async function runCycle(config: Config, options: CycleOptions = {}): Promise<CycleOutcome> {
   const started = Date.now();
@@ -140,7 +141,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     }
 
     const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
-    const leavers = leaversOf(read, memory, desired, snapshot.data);
+    const leavers = delta.enabled ? leaversOf(read, memory, desired, snapshot.data) : [];
     if (read.memory) read.memory.leavers = leavers;
     const plan = planSync(desired, snapshot.data, {
       membersPerPatch: config.target.membersPerPatch,
