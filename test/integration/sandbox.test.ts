@@ -597,7 +597,10 @@ describe("SCIM sandbox (Atlassian-style)", function () {
       await call(logged, "DELETE", `/Users/${user.id}`);
 
       const base = new URL(logged.url).pathname;
-      expect(logged.requests).to.deep.equal([
+      // Each record carries when it was answered, in order.
+      const times = logged.requests.map((r) => r.at);
+      expect(times.every((t, i) => Number.isInteger(t) && t >= (times[i - 1] ?? 0) && Math.abs(t - Date.now()) < 60_000)).to.equal(true);
+      expect(logged.requests.map(({ at: _at, ...rest }) => rest)).to.deep.equal([
         { method: "POST", path: `${base}/Users`, status: 201 },
         { method: "POST", path: `${base}/Users`, status: 409 },
         { method: "GET", path: `${base}/Users`, status: 200 },
