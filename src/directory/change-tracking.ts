@@ -110,7 +110,7 @@ export function modifyTimestampTracking(server: string, now: () => number = Date
       else if (newest === undefined || at > newest) newest = at;
     },
     finish(previous) {
-      if (unreadable) return { unavailable: `${unreadable} user entries have no modifyTimestamp (is lastmod off?)` };
+      if (unreadable) return { unavailable: `user entries without modifyTimestamp: ${unreadable} (is lastmod off?)` };
       const last = previous ? parseGeneralizedTime(previous.position) : undefined;
       // A second of margin each way: timestamps are whole seconds.
       const fromThisRead = newest === undefined ? undefined : Math.min(newest - (now() - started) - 2000, started);

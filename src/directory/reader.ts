@@ -79,10 +79,18 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
       : undefined;
     let since = choice?.kind === 'delta' ? choice.since : undefined;
     result.read = since ? { kind: 'delta', since: since.position } : { kind: 'full', ...(choice?.kind === 'full' ? { reason: choice.reason } : {}) };
-    const container = since && change ? await changedContainer(client, source, change.changedSince(since)) : undefined;
-    if (container) {
+    // Looked at before the users are read, so that a container changed during the read is still new next time;
+    // on a full read too, so that the full read is remembered as having taken those changes in.
+    const last = delta?.memory?.cursor;
+    const containers = change && last && last.server === change.server ? await changedContainers(client, source, change.changedSince(last)) : undefined;
+    const known = new Set(delta?.memory?.containers ?? []);
+    const fresh = containers?.find((c) => !known.has(c));
+    if (fresh && since) {
       since = undefined;
-      result.read = { kind: 'full', reason: `${container} changed since the last read (renamed or moved?): the DNs of the people in it may have changed` };
+      result.read = {
+        kind: 'full',
+        reason: `${fresh.slice(0, fresh.lastIndexOf('|'))} was created, renamed, moved or edited since the last full read: the DNs of the people in it may have changed`,
+      };
     }
     const usersFilter = since && change ? `(&${source.usersFilter}${change.changedSince(since)})` : source.usersFilter;
 
@@ -136,6 +144,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
           deltasSinceFullRead: since ? delta.memory!.deltasSinceFullRead + 1 : 0,
           lastFullReadAt: since ? delta.memory!.lastFullReadAt : now,
           users: builder.rememberedUsers(),
+          containers: containers ?? [],
         };
       }
     }
@@ -152,19 +161,21 @@ const CONTAINERS = '(|(objectClass=organizationalUnit)(objectClass=container)(ob
 
 /**
  * Renaming or moving an OU changes the DN of everyone in it without changing their entries, so a delta would keep
- * their old DNs, and group members (which follow the new DNs) would no longer match them. Any container in the
- * users' scope changed since the cursor (an admin edit of an OU as well) turns the read into a full one.
+ * their old DNs, and group members (which follow the new DNs) would no longer match them. So a container in the
+ * users' scope changed since the cursor (an admin's edit of an OU too) turns the read into a full one, once: each
+ * is named with its own change stamp and remembered, since an OpenLDAP cursor may keep matching a container that
+ * changed after the last change to a user.
  */
-async function changedContainer(client: Client, source: Config['source'], changedSince: string): Promise<string | undefined> {
-  if (source.users.scope !== 'sub') return undefined;
+async function changedContainers(client: Client, source: Config['source'], changedSince: string): Promise<string[]> {
+  if (source.users.scope !== 'sub') return [];
   try {
     const { searchEntries } = await client.search(source.users.baseDn, {
       scope: 'sub',
       filter: `(&${CONTAINERS}${changedSince})`,
-      attributes: ['1.1'],
+      attributes: ['uSNChanged', 'modifyTimestamp'],
       timeLimit: source.timeLimitSeconds,
     });
-    return searchEntries[0]?.dn;
+    return searchEntries.map((e) => `${e.dn}|${String(e.uSNChanged ?? e.modifyTimestamp ?? '')}`);
   } catch (e) {
     throw new DirectoryError(`looking for containers changed under ${source.users.baseDn} failed: ${describeLdapError(e)}`);
   }

@@ -29,6 +29,8 @@ export interface DirectoryMemory extends ChangeHistory {
    * deactivation that failed is retried by the next cycle, not only by the next full read.
    */
   leavers?: string[];
+  /** Containers in scope (`dn|change stamp`) whose change a full read has already taken in. */
+  containers?: string[];
 }
 
 /** Beside the snapshot, not inside it: the snapshot is rewritten at every checkpoint, this once per cycle. */

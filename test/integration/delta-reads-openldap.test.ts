@@ -108,6 +108,15 @@ describe('delta reads: OpenLDAP (modifyTimestamp)', function () {
     await expectScimMatchesDirectory(config, scim);
   });
 
+  it('an OU edited after the last change to any user makes one full read, not one per cycle', async () => {
+    await slapd.modify(`dn: ou=people,${SUFFIX}\nchangetype: modify\nreplace: description\ndescription: edited\n`);
+    const edited = await runCycle(config);
+    expect(edited.report.directory.read.kind).to.equal('full');
+    expect(edited.report.directory.read.reason).to.match(/^ou=people,dc=example,dc=test was created, renamed, moved or edited since the last full read/);
+    // The OU is still the newest entry, inside the cursor's overlap, but its change has been taken in.
+    for (let i = 0; i < 2; i++) expect((await runCycle(config)).report.directory.read.kind).to.equal('delta');
+  });
+
   it('--full-read reads everything on request; with delta reads off the memory is dropped', async () => {
     const asked = await runCycle(config, { fullRead: true });
     expect(asked.report.directory.read).to.deep.equal({ kind: 'full', reason: 'asked for (--full-read)' });

@@ -231,7 +231,7 @@ describe('sync cycle: Active Directory (Samba AD DC) → sandbox', function () {
           `dn: ${member}\nchangetype: modrdn\nnewrdn: ${member.split(',')[0]}\ndeleteoldrdn: 1\nnewsuperior: ${team}\n`,
       );
       const created = await runCycle(delta);
-      expect(created.report.directory.read).to.deep.equal({ kind: 'full', reason: `${team} changed since the last read (renamed or moved?): the DNs of the people in it may have changed` });
+      expect(created.report.directory.read).to.deep.equal({ kind: 'full', reason: `${team} was created, renamed, moved or edited since the last full read: the DNs of the people in it may have changed` });
       // Renaming the OU changes the member's DN (and the group's member value) but not the member's own entry.
       await dc.modify(`dn: ${team}\nchangetype: modrdn\nnewrdn: OU=Squad\ndeleteoldrdn: 1\n`);
       const renamed = await runCycle(delta);

@@ -80,7 +80,7 @@ describe('delta reads', () => {
       expect(modifyTimestampTracking('ldap://dir').finish(undefined)).to.have.property('unavailable');
       const blind = modifyTimestampTracking('ldap://dir');
       blind.see(values({ cn: 'no timestamp' }));
-      expect(blind.finish(undefined)).to.deep.equal({ unavailable: '1 user entries have no modifyTimestamp (is lastmod off?)' });
+      expect(blind.finish(undefined)).to.deep.equal({ unavailable: 'user entries without modifyTimestamp: 1 (is lastmod off?)' });
     });
   });
 
