@@ -78,7 +78,9 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
       ? chooseRead({ ...delta, history: delta.memory, fingerprint, change: change ?? { server: undefined } })
       : undefined;
     let since = choice?.kind === 'delta' ? choice.since : undefined;
-    result.read = since ? { kind: 'delta', since: since.position } : { kind: 'full', ...(choice?.kind === 'full' ? { reason: choice.reason } : {}) };
+    // With delta reads off every read is full: no reason worth a line in every report.
+    const reason = choice?.kind === 'full' && delta?.enabled ? { reason: choice.reason } : {};
+    result.read = since ? { kind: 'delta', since: since.position } : { kind: 'full', ...reason };
     // Looked at before the users are read, so that a container changed during the read is still new next time;
     // on a full read too, so that the full read is remembered as having taken those changes in.
     const last = delta?.memory?.cursor;
