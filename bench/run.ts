@@ -29,6 +29,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'page-size': { type: 'string', default: '1000' },
     'node-options': { type: 'string', default: '' },
+    delta: { type: 'boolean', default: false },
     out: { type: 'string', default: path.join(root, 'bench', 'results.json') },
     help: { type: 'boolean', default: false },
   },
@@ -36,7 +37,7 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(
     'npm run bench -- [--users 150000] [--groups 2000] [--big-group 35500] [--rate 500] [--concurrency 8] [--page-size 1000]\n' +
-      '                 [--node-options=--max-old-space-size=384] [--out bench/results.json]\n' +
+      '                 [--node-options=--max-old-space-size=384] [--delta] [--out bench/results.json]\n' +
       'A quick run: npm run bench -- --users 5000 --groups 100 --big-group 2000\n',
   );
   process.exit(0);
@@ -112,6 +113,7 @@ try {
   users: { baseDn: "${directory.peopleDn}" }
   groups: { baseDn: "${directory.groupsDn}" }
   pageSize: ${pageSize}
+  delta: { enabled: ${args.delta} }
 target:
   url: ${sandbox.url}
   tokenFile: scim.key
@@ -177,7 +179,7 @@ safety: { maxDeactivations: ${users}, maxGroupDeletions: ${groups} }
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, node: process.version },
     size: { users, groups, bigGroupMembers: bigGroup, memberValues: directory.memberValues, nestedGroups: directory.nestedGroups, usersInScope: probe.users, groupsInScope: probe.groups },
-    settings: { rate, concurrency, pageSize, nodeOptions: args['node-options'] },
+    settings: { rate, concurrency, pageSize, nodeOptions: args['node-options'], delta: args.delta },
     floorMs,
     probe,
     runs: { first: summary(first), quiet: summary(quiet), onePercent: summary(onePercent) },
@@ -186,7 +188,7 @@ safety: { maxDeactivations: ${users}, maxGroupDeletions: ${groups} }
     totalMs: performance.now() - started,
   };
   writeFileSync(args.out!, JSON.stringify(result, null, 2) + '\n');
-  const flags = args['node-options'] ? `; the connector ran with NODE_OPTIONS=${args['node-options']}` : '';
+  const flags = (args['node-options'] ? `; the connector ran with NODE_OPTIONS=${args['node-options']}` : '') + (args.delta ? '; delta reads on' : '');
   process.stdout.write(table(figures) + `\n${users} users, ${groups} groups, ${cpus().length} CPUs, ${process.version}${flags}; whole run ${seconds(result.totalMs)}; JSON in ${args.out}\n`);
   const missed = figures.filter((f) => f.met === false).length;
   process.exitCode = missed ? 1 : 0;
