@@ -1,6 +1,6 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import got, { HTTPError, RequestError, type Method, type RetryObject } from 'got';
+import got, { HTTPError, RequestError, type Got, type Method, type RetryObject } from 'got';
 import PQueue from 'p-queue';
 import { SCIM_CONTENT_TYPE } from './atlassian-rules.js';
 import { CancelledError, detailOf, KeyRejectedError, ScimError } from './errors.js';
@@ -45,6 +45,14 @@ const RETRY_STATUSES = [408, 429, 500, 502, 503, 504, 521, 522, 524];
  * Writes are retried too: every operation the connector sends is safe to repeat (a repeated POST answers 409, which
  * the caller resolves by looking the resource up).
  */
+/** What the hooks need to know of the call they run for (got's `context`, a plain record). */
+type CallContext = {
+  method: Method;
+  path: string;
+  resource: string;
+  started: number;
+};
+
 export class ScimTransport {
   readonly stats: CallStats = { requests: 0, writes: 0, byMethod: {}, byStatus: {}, byMethodAndStatus: {}, rateLimited: 0, retries: 0 };
   private readonly queue: PQueue;
@@ -53,12 +61,49 @@ export class ScimTransport {
 
   // Kept-alive connections, no more than the calls in flight: a TLS handshake per call would cost more than the call.
   private readonly agent: { http: HttpAgent; https: HttpsAgent };
+  private readonly http: Got;
 
   constructor(private readonly options: TransportOptions) {
     this.agent = {
       http: new HttpAgent({ keepAlive: true, maxSockets: options.concurrency }),
       https: new HttpsAgent({ keepAlive: true, maxSockets: options.concurrency }),
     };
+    // Everything that is the same for every call is merged once here; got merges a call's own options into these,
+    // which at 150,000 calls is a real share of the connector's CPU.
+    this.http = got.extend({
+      headers: { accept: `${SCIM_CONTENT_TYPE}, application/json`, 'user-agent': options.userAgent ?? 'ldap-scim' },
+      responseType: 'text',
+      agent: this.agent,
+      timeout: { request: options.timeoutSeconds * 1000 },
+      retry: {
+        limit: options.maxRetries,
+        methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        statusCodes: RETRY_STATUSES,
+        maxRetryAfter: Number.POSITIVE_INFINITY,
+        calculateDelay: (retry) => this.retryDelay(retry),
+      },
+      hooks: {
+        afterResponse: [
+          (res) => {
+            const call = res.request.options.context as unknown as CallContext;
+            this.count(call.method, res.statusCode);
+            log.debug(`SCIM ${call.method} ${call.path} answered ${res.statusCode} after ${Date.now() - call.started} ms (${call.resource})`);
+            return res;
+          },
+        ],
+        beforeError: [
+          (error) => {
+            const call = error.options.context as unknown as CallContext;
+            if (!error.response) {
+              this.count(call.method, 'network');
+              log.debug(`SCIM ${call.method} ${call.path} failed after ${Date.now() - call.started} ms: ${error.code} (${call.resource})`);
+            }
+            return error;
+          },
+        ],
+        beforeRetry: [() => void this.stats.retries++],
+      },
+    });
     // One request per 1/rps interval rather than rps requests at the top of each second: an even pace is what a
     // server-side limiter of the same rate lets through without a 429.
     const interval = 1000 / options.requestsPerSecond;
@@ -114,45 +159,13 @@ export class ScimTransport {
     const url = this.options.baseUrl.replace(/\/+$/, '') + path;
     const started = Date.now();
     try {
-      const response = await got(url, {
+      const context: CallContext = { method, path, resource, started };
+      const response = await this.http(url, {
         method,
         searchParams,
         body: body === undefined ? undefined : JSON.stringify(body),
-        headers: {
-          authorization: `Bearer ${this.options.token()}`,
-          accept: `${SCIM_CONTENT_TYPE}, application/json`,
-          ...(body === undefined ? {} : { 'content-type': SCIM_CONTENT_TYPE }),
-          'user-agent': this.options.userAgent ?? 'ldap-scim',
-        },
-        responseType: 'text',
-        agent: this.agent,
-        timeout: { request: this.options.timeoutSeconds * 1000 },
-        retry: {
-          limit: this.options.maxRetries,
-          methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
-          statusCodes: RETRY_STATUSES,
-          maxRetryAfter: Number.POSITIVE_INFINITY,
-          calculateDelay: (retry) => this.retryDelay(retry),
-        },
-        hooks: {
-          afterResponse: [
-            (res) => {
-              this.count(method, res.statusCode);
-              log.debug(`SCIM ${method} ${path} answered ${res.statusCode} after ${Date.now() - started} ms (${resource})`);
-              return res;
-            },
-          ],
-          beforeError: [
-            (error) => {
-              if (!error.response) {
-                this.count(method, 'network');
-                log.debug(`SCIM ${method} ${path} failed after ${Date.now() - started} ms: ${error.code} (${resource})`);
-              }
-              return error;
-            },
-          ],
-          beforeRetry: [() => void this.stats.retries++],
-        },
+        headers: { authorization: `Bearer ${this.options.token()}`, ...(body === undefined ? {} : { 'content-type': SCIM_CONTENT_TYPE }) },
+        context,
       });
       return { status: response.statusCode, body: parseBody<T>(response.body) };
     } catch (e) {
