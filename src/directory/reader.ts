@@ -9,7 +9,7 @@ import { dialectFor, type DirectoryDialect } from './dialect.js';
 import { chooseRead, type ChangeRead } from './change-tracking.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { version } from '../version.js';
-import { Progress } from '../sync/progress.js';
+import { Progress } from '../progress.js';
 
 export interface ReadCounts {
   userEntries: number;
@@ -282,8 +282,12 @@ function valuesOf(entry: Entry): RawValues {
   return out;
 }
 
+/** The dialect's binary attributes, lower-cased: made once per dialect, not once per entry. */
+const binaryNames = new WeakMap<DirectoryDialect, ReadonlySet<string>>();
+
 function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, string[]> {
-  const binary = new Set(dialect.binaryAttributes.map((a) => a.toLowerCase()));
+  let binary = binaryNames.get(dialect);
+  if (!binary) binaryNames.set(dialect, (binary = new Set(dialect.binaryAttributes.map((a) => a.toLowerCase()))));
   // The usual entry is text through and through: no copy (a copy per entry is a large share of a read's garbage).
   if (binary.size === 0 && allText(values)) return values as Map<string, string[]>;
   const out = new Map<string, string[]>();

@@ -3,7 +3,6 @@ import { OPTIONAL_USER_FIELDS } from '../model.js';
 import { isBuiltInGroupName } from '../scim/atlassian-rules.js';
 import { candidates, evaluate, type EntryValues, type Expression, type MappingRules } from './rules.js';
 import { DnIndex } from '../directory/dn.js';
-import type { RememberedUser } from '../state/directory-memory.js';
 import { flattenGroups } from './flatten-groups.js';
 import { cleanText, emailShapeProblem, identifierProblem, MAX_EMAIL_LENGTH, MAX_USERNAME_LENGTH, show } from './sanitize.js';
 
@@ -12,6 +11,14 @@ export interface FieldWarning {
   /** The SCIM field: a user field name, or displayName for a group. */
   field: string;
   message: string;
+}
+
+/** One user entry as a read mapped it on its own: its fields, or why it was skipped (what a delta read carries). */
+export interface RememberedUser {
+  dn: string;
+  attrs?: UserAttributes;
+  skip?: string;
+  warnings?: FieldWarning[];
 }
 
 /** A FieldWarning with the entry it is about. */

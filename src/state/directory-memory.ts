@@ -3,17 +3,9 @@ import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import type { ChangeHistory } from '../directory/change-tracking.js';
 import { log } from '../log.js';
-import type { FieldWarning } from '../mapping/desired-state.js';
-import type { UserAttributes } from '../model.js';
+import type { RememberedUser } from '../mapping/desired-state.js';
 import { StateError } from './snapshot.js';
 
-/** One user entry as the last read mapped it: its fields, or why it was skipped. */
-export interface RememberedUser {
-  dn: string;
-  attrs?: UserAttributes;
-  skip?: string;
-  warnings?: FieldWarning[];
-}
 
 /**
  * What a delta read starts from: the cursor, and every user in scope as last read (a delta re-reads only the users

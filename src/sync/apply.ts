@@ -6,7 +6,7 @@ import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
 import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type ScimGroup, type ScimUser } from '../scim/resources.js';
 import type { GroupRecord, Snapshot, UserRecord } from '../state/snapshot.js';
 import { log } from '../log.js';
-import { Progress } from './progress.js';
+import { Progress } from '../progress.js';
 import { countInto, type CycleReport } from './report.js';
 
 export interface ApplyContext {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { FaultKind } from "../../src/sandbox/faults.js";
 import { startSandbox, type RunningSandbox, type SandboxOptions } from "../../src/sandbox/server.js";
+import { userBody } from "../support/scim-bodies.js";
 
 const TOKEN = "sandbox-faults-token";
 const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
@@ -65,17 +66,6 @@ function expectInjected(outcome: Outcome, kind: FaultKind): void {
   expect(body).to.deep.equal({ schemas: [ERROR_SCHEMA], status: kind, detail: "injected fault" });
 }
 
-function userBody(n: number): Record<string, unknown> {
-  const email = `user${n}@example.com`;
-  return {
-    schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
-    userName: email,
-    externalId: `ext-${n}`,
-    emails: [{ value: email, primary: true, type: "work" }],
-    name: { givenName: `Given${n}`, familyName: `Family${n}` },
-    displayName: `User ${n}`,
-  };
-}
 
 const userNames = (sandbox: RunningSandbox): string[] => sandbox.users().map((user) => user.userName).sort();
 

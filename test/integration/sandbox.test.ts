@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { REFUSED_GROUP_NAMES } from "../../src/sandbox/atlassian-rules.js";
 import { startSandbox, type RunningSandbox, type SandboxOptions } from "../../src/sandbox/server.js";
 import type { StoreSnapshot } from "../../src/sandbox/store.js";
+import { userBody } from "../support/scim-bodies.js";
 
 const TOKEN = "sandbox-test-token";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -42,18 +43,6 @@ async function call(sandbox: RunningSandbox, method: string, path: string, body?
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
 }
 
-function userBody(n: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const email = `user${n}@example.com`;
-  return {
-    schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"],
-    userName: email,
-    externalId: `ext-${n}`,
-    emails: [{ value: email, primary: true, type: "work" }],
-    name: { givenName: `Given${n}`, familyName: `Family${n}` },
-    displayName: `User ${n}`,
-    ...extra,
-  };
-}
 
 const patchBody = (...Operations: unknown[]): unknown => ({ schemas: [PATCH_OP], Operations });
 

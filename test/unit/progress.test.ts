@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { formatDuration, Progress, type ProgressSink } from '../../src/sync/progress.js';
+import { formatDuration, Progress, type ProgressSink } from '../../src/progress.js';
 
 function sink(tty: boolean) {
   const out = { lines: [] as string[], logs: [] as string[] };

@@ -1,4 +1,4 @@
-import { log } from '../log.js';
+import { log } from './log.js';
 
 /** Where progress goes: a live line on a terminal, else a log line now and then. Replaceable in tests. */
 export interface ProgressSink {
