@@ -26,14 +26,15 @@ export function tlsOptionsFor(source: Config['source']): ConnectionOptions {
 }
 
 /** Connects, upgrades to TLS when asked, and binds. The caller unbinds. */
-export async function openDirectory(source: Config['source']): Promise<Client> {
+/** `warn: false` for a second connection of the same read (the search thread): the first one warned already. */
+export async function openDirectory(source: Config['source'], { warn = true }: { warn?: boolean } = {}): Promise<Client> {
   const secure = source.url.toLowerCase().startsWith('ldaps://');
   const tlsOptions = secure || source.tls.startTls ? tlsOptionsFor(source) : undefined;
-  if (tlsOptions && !source.tls.rejectUnauthorized) {
+  if (warn && tlsOptions && !source.tls.rejectUnauthorized) {
     log.warn('TLS certificate verification of the directory is OFF (source.tls.rejectUnauthorized: false): anyone between this host and the directory can read the bind password. Set source.tls.caFile instead.');
   }
   // Plain LDAP to the loopback (the connector on the directory host itself, or a tunnel) never leaves the machine.
-  if (!secure && !source.tls.startTls && !isLoopbackUrl(source.url)) {
+  if (warn && !secure && !source.tls.startTls && !isLoopbackUrl(source.url)) {
     log.warn(`the directory connection ${source.url} is not encrypted: the bind password and every entry cross the network in clear. Use ldaps:// or source.tls.startTls: true.`);
   }
   const client = new Client({

@@ -10,6 +10,7 @@ import { chooseRead, type ChangeRead } from './change-tracking.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { version } from '../version.js';
 import { Progress } from '../progress.js';
+import { SearchThread, type RawValues, type ThreadEntry } from './search-thread.js';
 
 export interface ReadCounts {
   userEntries: number;
@@ -62,6 +63,8 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
   const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0, unseenUserAttributes: [] };
   const seen = new Set<string>();
   const client = await openDirectory(source);
+  // Started now, so that its start-up overlaps with the checks below; it binds on its own connection.
+  const thread = new SearchThread(source);
   const result: Omit<DirectoryRead, 'desired' | 'counts'> = { read: { kind: 'full' } };
   const progress = new Progress('reading the directory (entries)');
   try {
@@ -97,10 +100,10 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
     const usersFilter = since && change ? `(&${source.usersFilter}${change.changedSince(since)})` : source.usersFilter;
 
     const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes, ...(change?.attributes ?? [])]);
-    for await (const entry of search(client, source, source.users, usersFilter, userAttributes, dialect, counts)) {
+    for await (const entry of search(thread, source, source.users, usersFilter, userAttributes, dialect, counts)) {
       counts.userEntries++;
       progress.add();
-      const values = valuesOf(entry);
+      const { values } = entry;
       // ldapts lists every requested attribute, with [] where the entry has none.
       for (const [name, list] of values) if (list.length) seen.add(name);
       change?.see(values);
@@ -113,10 +116,10 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
       const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes]);
       // Groups whose members came back in ranges are completed after the paged search, not in the middle of it.
       const ranged: { dn: string; values: RawValues; memberDns: string[]; next: { attribute: string; from: number }[] }[] = [];
-      for await (const entry of search(client, source, source.groups, source.groupsFilter, groupAttributes, dialect, counts)) {
+      for await (const entry of search(thread, source, source.groups, source.groupsFilter, groupAttributes, dialect, counts)) {
         counts.groupEntries++;
         progress.add();
-        const values = valuesOf(entry);
+        const { values } = entry;
         const memberDns: string[] = [];
         const next: { attribute: string; from: number }[] = [];
         for (const attribute of dialect.memberAttributes) {
@@ -152,7 +155,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
     }
   } finally {
     progress.finish();
-    await client.unbind().catch(() => undefined);
+    await Promise.all([thread.close(), client.unbind().catch(() => undefined)]);
   }
   // Only a full read shows which attributes no entry in scope has; a delta sees a handful of entries.
   if (counts.userEntries > 0 && result.read.kind === 'full') counts.unseenUserAttributes = rules.userAttributes.filter((a) => !seen.has(a));
@@ -184,57 +187,28 @@ async function changedContainers(client: Client, source: Config['source'], chang
 }
 
 async function* search(
-  client: Client,
+  thread: SearchThread,
   source: Config['source'],
   scope: { baseDn: string; scope: 'sub' | 'one' | 'base' },
   filter: string,
   attributes: string[],
   dialect: DirectoryDialect,
   counts: ReadCounts,
-): AsyncGenerator<Entry> {
-  const pages = client.searchPaginated(scope.baseDn, {
+): AsyncGenerator<ThreadEntry> {
+  const request = {
+    baseDn: scope.baseDn,
     scope: scope.scope,
     filter,
     attributes,
-    paged: { pageSize: source.pageSize },
+    pageSize: source.pageSize,
     timeLimit: source.timeLimitSeconds,
-    sizeLimit: 0,
-    explicitBufferAttributes: dialect.binaryAttributes,
-  });
-  try {
-    for await (const page of pageAhead(pages)) {
-      counts.pages++;
-      if (page.searchReferences.length) {
-        throw new DirectoryError(
-          `the search under ${scope.baseDn} returned a referral to ${page.searchReferences[0]}; ldap-scim does not follow referrals, so the read would be partial. Narrow the base DN to the part this server holds.`,
-        );
-      }
-      yield* page.searchEntries;
-    }
-  } catch (e) {
-    if (e instanceof DirectoryError) throw e;
-    throw new DirectoryError(`reading ${scope.baseDn} with ${filter} from ${source.url} failed: ${describeLdapError(e)}`);
+    binaryAttributes: dialect.binaryAttributes,
+  };
+  for await (const page of thread.search(request, `reading ${scope.baseDn} with ${filter} from ${source.url}`)) {
+    counts.pages++;
+    yield* page;
   }
 }
-
-/**
- * ldapts asks for the next page only when the caller is done with the current one, so the server would sit idle
- * while a page is mapped, and the mapping would wait while the server builds the next page. Asking one page ahead
- * lets the two overlap. If the caller stops early, the request in flight ends with the connection (unbound by the
- * reader), and its error is dropped here rather than left unhandled.
- */
-async function* pageAhead<T>(pages: AsyncGenerator<T>): AsyncGenerator<T> {
-  let pending = pages.next();
-  for (;;) {
-    const page = await pending;
-    if (page.done) return;
-    pending = pages.next();
-    pending.catch(() => undefined);
-    yield page.value;
-  }
-}
-
-type RawValues = Map<string, (string | Buffer)[]>;
 
 const RANGE = /^(.+);range=(\d+)-(\d+|\*)$/;
 

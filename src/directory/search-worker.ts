@@ -1,0 +1,98 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Client } from 'ldapts';
+import { DirectoryError, openDirectory } from './connection.js';
+import type { SearchWorkerData, SearchRequest, ToSearchWorker, FromSearchWorker, WireEntry } from './search-protocol.js';
+
+// The paged searches of a read, in a thread of their own: ldapts's BER parsing and the garbage it makes are most of
+// a large read's CPU, and here they overlap with the mapping on the main thread instead of adding to it, in a heap
+// of their own. Entries cross as plain arrays; nothing is logged from here (the main thread logs, with its
+// secret redaction).
+
+const port = parentPort!;
+const { source } = workerData as SearchWorkerData;
+/** Pages sent and not yet taken by the main thread: two keep it busy, more would only pile up in memory. */
+const AHEAD = 2;
+let unacknowledged = 0;
+let credit: (() => void) | undefined;
+let client: Client | undefined;
+const requests: Exclude<ToSearchWorker, { type: 'taken' }>[] = [];
+let wake: (() => void) | undefined;
+/** Set by 'close': a search waiting for the main thread to take its pages stops there. */
+let closing = false;
+
+port.on('message', (m: ToSearchWorker) => {
+  if (m.type === 'taken') {
+    unacknowledged--;
+    credit?.();
+  } else {
+    if (m.type === 'close') closing = true;
+    requests.push(m);
+    wake?.();
+    credit?.();
+  }
+});
+
+const send = (m: FromSearchWorker) => port.postMessage(m);
+
+async function run(request: SearchRequest): Promise<void> {
+  client ??= await openDirectory(source, { warn: false });
+  const pages = client.searchPaginated(request.baseDn, {
+    scope: request.scope,
+    filter: request.filter,
+    attributes: request.attributes,
+    paged: { pageSize: request.pageSize },
+    timeLimit: request.timeLimit,
+    sizeLimit: 0,
+    explicitBufferAttributes: request.binaryAttributes,
+  });
+  let pending = pages.next();
+  for (;;) {
+    const page = await pending;
+    if (page.done) break;
+    // The next page is asked for before this one is converted and sent: the server works while we do.
+    pending = pages.next();
+    pending.catch(() => undefined);
+    const { searchEntries, searchReferences } = page.value;
+    if (searchReferences.length) {
+      send({ type: 'referral', id: request.id, uri: String(searchReferences[0]) });
+      return;
+    }
+    const entries: WireEntry[] = new Array(searchEntries.length);
+    for (let i = 0; i < searchEntries.length; i++) {
+      const entry = searchEntries[i]!;
+      const row: WireEntry = [entry.dn];
+      for (const name in entry) {
+        if (name === 'dn') continue;
+        const value = entry[name]!;
+        row.push(name.toLowerCase(), Array.isArray(value) ? value : [value]);
+      }
+      entries[i] = row;
+    }
+    unacknowledged++;
+    send({ type: 'page', id: request.id, entries });
+    while (unacknowledged >= AHEAD && !closing) await new Promise<void>((resolve) => (credit = resolve));
+    if (closing) return;
+  }
+  send({ type: 'end', id: request.id });
+}
+
+for (;;) {
+  if (!requests.length) await new Promise<void>((resolve) => (wake = resolve));
+  const request = requests.shift();
+  if (!request) continue;
+  if (request.type === 'close') break;
+  try {
+    await run(request);
+  } catch (e) {
+    const err = e as { message?: string; code?: unknown };
+    send({
+      type: 'error',
+      id: request.id,
+      message: err.message ?? String(e),
+      ...(typeof err.code === 'number' || typeof err.code === 'string' ? { code: err.code } : {}),
+      sentence: e instanceof DirectoryError,
+    });
+  }
+}
+await client?.unbind().catch(() => undefined);
+port.close();
