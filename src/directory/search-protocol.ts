@@ -20,11 +20,9 @@ export interface SearchRequest {
 
 export type ToSearchWorker = SearchRequest | { type: 'taken' } | { type: 'close' };
 
-/** An entry as it crosses: its DN, then each attribute's lower-cased name followed by its values. */
-export type WireEntry = [dn: string, ...namesAndValues: (string | (string | Uint8Array)[])[]];
-
 export type FromSearchWorker =
-  | { type: 'page'; id: number; entries: WireEntry[] }
+  /** ldapts's entries of one page as JSON (a Buffer value as Node writes it: {"type":"Buffer","data":[...]}). */
+  | { type: 'page'; id: number; json: string }
   | { type: 'end'; id: number }
   | { type: 'referral'; id: number; uri: string }
   /** `sentence`: the message is already written for an admin (a DirectoryError), not a raw LDAP error. */

@@ -70,11 +70,7 @@ export class SearchThread {
             throw new DirectoryError(m.sentence ? m.message : `${describe} failed: ${describeLdapError({ message: m.message, code: m.code })}`);
           case 'page':
             this.post({ type: 'taken' });
-            yield m.entries.map((row) => {
-              const values: RawValues = new Map();
-              for (let i = 1; i < row.length; i += 2) values.set(row[i] as string, asBuffers(row[i + 1] as (string | Uint8Array)[]));
-              return { dn: row[0], values };
-            });
+            yield (JSON.parse(m.json) as WireEntry[]).map(valuesOf);
         }
       }
     } finally {
@@ -98,13 +94,28 @@ export class SearchThread {
   }
 }
 
-/** Binary values cross threads as plain Uint8Arrays; the dialects expect Buffers. */
-function asBuffers(list: (string | Uint8Array)[]): (string | Buffer)[] {
-  for (let i = 0; i < list.length; i++) {
-    const v = list[i]!;
-    if (typeof v !== 'string' && !Buffer.isBuffer(v)) list[i] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+type WireValue = string | { type: 'Buffer'; data: number[] };
+type WireEntry = { dn: string } & Record<string, WireValue | WireValue[]>;
+
+function valuesOf(entry: WireEntry): ThreadEntry {
+  const values: RawValues = new Map();
+  for (const name in entry) {
+    if (name === 'dn') continue;
+    const value = entry[name]!;
+    const list = Array.isArray(value) ? value : [value];
+    values.set(name.toLowerCase(), allText(list) ? list : list.map(revive));
   }
-  return list as (string | Buffer)[];
+  return { dn: entry.dn, values };
+}
+
+function allText(list: WireValue[]): list is string[] {
+  for (const v of list) if (typeof v !== 'string') return false;
+  return true;
+}
+
+/** Binary values (AD's objectGUID, text that is not UTF-8) come back as the Buffers ldapts handed over. */
+function revive(v: WireValue): string | Buffer {
+  return typeof v === 'string' ? v : Buffer.from(v.data);
 }
 
 function startWorker(workerData: SearchWorkerData): Worker {

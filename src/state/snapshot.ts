@@ -95,6 +95,12 @@ export class Snapshot {
     this.dirty = changedSinceFile;
   }
 
+  /** Whether a state file is there, as open() will find it (without reading it). */
+  static async exists(file: string): Promise<boolean> {
+    const found = await stat(file).catch((e: NodeJS.ErrnoException) => e);
+    return !(found instanceof Error && found.code === 'ENOENT');
+  }
+
   static async open(file: string): Promise<Snapshot> {
     const found = await stat(file).catch((e: NodeJS.ErrnoException) => e);
     if (found instanceof Error && found.code !== 'ENOENT') {

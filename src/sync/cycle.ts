@@ -100,17 +100,27 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       await mkdir(path.dirname(config.state.path), { recursive: true });
       if (!options.lockHeld) lock = await acquireStateLock(config.state.path);
     }
-    snapshot = await Snapshot.open(config.state.path);
+    const existed = await Snapshot.exists(config.state.path);
     const { delta } = config.source;
     const forced = options.fullRead
       ? 'asked for (--full-read)'
-      : !snapshot.existed
+      : !existed
         ? 'no state file yet'
         : options.rebuildState
           ? 'the snapshot is being rebuilt'
           : undefined;
     const memory = delta.enabled ? await loadDirectoryMemory(config.state.path) : undefined;
-    const read = await readDesiredState(config, config.mapping, { ...delta, memory, ...(forced ? { forced } : {}) });
+    // The snapshot is parsed while the directory is read: at 150,000 users each takes seconds, and the read spends
+    // most of its time waiting on the server and on its search thread.
+    const [opened, reading] = await Promise.allSettled([
+      Snapshot.open(config.state.path),
+      readDesiredState(config, config.mapping, { ...delta, memory, ...(forced ? { forced } : {}) }),
+    ]);
+    // A state file that cannot be used is named first: it is what must be mended before any read matters.
+    if (opened.status === 'rejected') throw opened.reason;
+    snapshot = opened.value;
+    if (reading.status === 'rejected') throw reading.reason;
+    const read = reading.value;
     const { desired, counts } = read;
     outcome.desired = desired;
     report.directory = {
