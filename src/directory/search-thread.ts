@@ -25,6 +25,7 @@ const YOUNG_GENERATION_MB = 96;
  */
 export class SearchThread {
   private readonly worker: Worker;
+  private readonly exited: Promise<void>;
   private nextId = 1;
   private failure: Error | undefined;
   private listener: ((m: FromSearchWorker) => void) | undefined;
@@ -33,6 +34,7 @@ export class SearchThread {
   constructor(source: Config['source']) {
     const data: SearchWorkerData = { source };
     this.worker = startWorker(data);
+    this.exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.worker.on('message', (m: FromSearchWorker) => this.listener?.(m));
     const fail = (e: Error) => {
       this.failure ??= e;
@@ -82,10 +84,9 @@ export class SearchThread {
   /** Unbinds and ends the thread; a thread stuck on the server is ended without waiting. */
   async close(): Promise<void> {
     this.failure ??= new DirectoryError('the directory search thread was closed');
-    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.post({ type: 'close' });
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
-    await exited;
+    await this.exited;
     clearTimeout(timer);
   }
 
