@@ -25,8 +25,10 @@ export function tlsOptionsFor(source: Config['source']): ConnectionOptions {
   return options;
 }
 
-/** Connects, upgrades to TLS when asked, and binds. The caller unbinds. */
-/** `warn: false` for a second connection of the same read (the search thread): the first one warned already. */
+/**
+ * Connects, upgrades to TLS when asked, and binds. The caller unbinds. `warn: false` for a second connection of the
+ * same read (the search thread): the first one has warned already.
+ */
 export async function openDirectory(source: Config['source'], { warn = true }: { warn?: boolean } = {}): Promise<Client> {
   const secure = source.url.toLowerCase().startsWith('ldaps://');
   const tlsOptions = secure || source.tls.startTls ? tlsOptionsFor(source) : undefined;

@@ -37,7 +37,7 @@ export interface ScimResponse<T> {
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const RETRY_STATUSES = [408, 429, 500, 502, 503, 504, 521, 522, 524];
-/** How much longer than 1/rate the pacing window is: room for calls that reach the server closer together than they left. */
+/** How much longer the pacing window is than the rate asks: room for calls that reach the server closer together than they left. */
 const JITTER_MARGIN = 1.02;
 
 /**
