@@ -16,6 +16,11 @@ const defaultSink: ProgressSink = {
 
 const TTY_EVERY_MS = 250;
 const LOG_EVERY_MS = 5000;
+/**
+ * The rate shown, and the ETA, are over about the last 30 s: a server that slows down as it fills (one measured
+ * went from 46 to 3 calls a second) made an ETA from the average since the start a fraction of the real one.
+ */
+const RECENT_MS = 30_000;
 
 /**
  * Long work said as it goes: the directory read (a count and a rate) and the SCIM calls (also the share done and an
@@ -27,6 +32,8 @@ export class Progress {
   private readonly started: number;
   private shownAt: number;
   private shown = false;
+  /** (time, done) when shown, oldest first, back to RECENT_MS before the last: where the recent rate starts. */
+  private readonly marks: { at: number; done: number }[] = [];
 
   constructor(
     private readonly what: string,
@@ -56,6 +63,8 @@ export class Progress {
 
   private show(at: number): void {
     this.shown = true;
+    this.marks.push({ at, done: this.done });
+    while (this.marks.length > 1 && at - this.marks[1]!.at >= RECENT_MS) this.marks.shift();
     const text = this.describe(at, false);
     if (this.sink.tty) this.sink.line(text);
     else this.sink.log(text);
@@ -63,7 +72,9 @@ export class Progress {
 
   describe(at: number, final: boolean): string {
     const seconds = Math.max(0.001, (at - this.started) / 1000);
-    const rate = this.done / seconds;
+    // From the start while the work is young, and for the closing line: the whole run's rate.
+    const from = !final && this.marks.length > 1 && at - this.started >= RECENT_MS ? this.marks[0]! : { at: this.started, done: 0 };
+    const rate = (this.done - from.done) / Math.max(0.001, (at - from.at) / 1000);
     const count = this.done.toLocaleString('en-US');
     if (this.total === undefined || this.total === 0) return `${this.what}: ${count} (${Math.round(rate)}/s)${final ? ` in ${seconds.toFixed(1)} s` : ''}`;
     const share = Math.floor((100 * this.done) / this.total);

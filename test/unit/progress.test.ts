@@ -22,6 +22,24 @@ describe('progress', () => {
     expect(out.lines.at(-1)).to.equal('SCIM calls: 100 / 1,000 (10%), 100/s, in 1.0 s\n');
   });
 
+  it('rate and ETA follow the last 30 s when the server slows down; the closing line keeps the whole run', () => {
+    let now = 0;
+    const { s, out } = sink(true);
+    const p = new Progress('SCIM calls', 10_000, s, () => now);
+    for (let i = 0; i < 3000; i++) {
+      now += 10; // 100 per second for 30 s
+      p.add();
+    }
+    for (let i = 0; i < 400; i++) {
+      now += 100; // then 10 per second for 40 s
+      p.add();
+    }
+    // 6,601 left at 10/s is 11 minutes; the average since the start (49/s) would have said 2m16s.
+    expect(out.lines.at(-1)).to.equal('SCIM calls: 3,399 / 10,000 (33%), 10/s, ETA 11m00s');
+    p.finish();
+    expect(out.lines.at(-1)).to.equal('SCIM calls: 3,400 / 10,000 (34%), 49/s, in 70.0 s\n');
+  });
+
   it('in a log: a line every 5 s, and nothing at all for work that ends sooner', () => {
     let now = 0;
     const quick = sink(false);
