@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EqualityFilter, OrFilter, type Client, type Entry } from 'ldapts';
+import { EqualityFilter, OrFilter, type Client } from 'ldapts';
 import type { Config } from '../config/load.js';
 import type { MappedState } from '../mapping/desired-state.js';
 import { DesiredStateBuilder } from '../mapping/desired-state.js';
@@ -10,7 +10,8 @@ import { chooseRead, type ChangeRead } from './change-tracking.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { version } from '../version.js';
 import { Progress } from '../progress.js';
-import { SearchThread, type RawValues, type ThreadEntry } from './search-thread.js';
+import { SearchThread, type ThreadEntry } from './search-thread.js';
+import { allText, valuesOf, type RawValues } from './entry-values.js';
 
 export interface ReadCounts {
   userEntries: number;
@@ -247,15 +248,6 @@ async function remainingRanges(client: Client, source: Config['source'], dn: str
   throw new DirectoryError(`the members of ${dn} came in too many ranges`);
 }
 
-function valuesOf(entry: Entry): RawValues {
-  const out: RawValues = new Map();
-  for (const [name, value] of Object.entries(entry)) {
-    if (name === 'dn') continue;
-    out.set(name.toLowerCase(), Array.isArray(value) ? value : [value]);
-  }
-  return out;
-}
-
 /** The dialect's binary attributes, lower-cased: made once per dialect, not once per entry. */
 const binaryNames = new WeakMap<DirectoryDialect, ReadonlySet<string>>();
 
@@ -263,7 +255,7 @@ function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, s
   let binary = binaryNames.get(dialect);
   if (!binary) binaryNames.set(dialect, (binary = new Set(dialect.binaryAttributes.map((a) => a.toLowerCase()))));
   // The usual entry is text through and through: no copy (a copy per entry is a large share of a read's garbage).
-  if (binary.size === 0 && allText(values)) return values as Map<string, string[]>;
+  if (binary.size === 0 && everyValueText(values)) return values as Map<string, string[]>;
   const out = new Map<string, string[]>();
   for (const [name, list] of values) {
     if (binary.has(name)) continue;
@@ -274,8 +266,8 @@ function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, s
   return out;
 }
 
-function allText(values: RawValues): boolean {
-  for (const list of values.values()) for (const v of list) if (typeof v !== 'string') return false;
+function everyValueText(values: RawValues): boolean {
+  for (const list of values.values()) if (!allText(list)) return false;
   return true;
 }
 

@@ -3,9 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/load.js';
 import { describeLdapError, DirectoryError } from './connection.js';
+import { valuesOf, type RawValues } from './entry-values.js';
 import type { FromSearchWorker, SearchRequest, SearchWorkerData, ToSearchWorker } from './search-protocol.js';
-
-export type RawValues = Map<string, (string | Buffer)[]>;
 
 export interface ThreadEntry {
   dn: string;
@@ -72,7 +71,7 @@ export class SearchThread {
             throw new DirectoryError(m.sentence ? m.message : `${describe} failed: ${describeLdapError({ message: m.message, code: m.code })}`);
           case 'page':
             this.post({ type: 'taken' });
-            yield (JSON.parse(m.json) as WireEntry[]).map(valuesOf);
+            yield (JSON.parse(m.json) as WireEntry[]).map((entry) => ({ dn: entry.dn, values: valuesOf(entry) }));
         }
       }
     } finally {
@@ -95,29 +94,8 @@ export class SearchThread {
   }
 }
 
-type WireValue = string | { type: 'Buffer'; data: number[] };
-type WireEntry = { dn: string } & Record<string, WireValue | WireValue[]>;
-
-function valuesOf(entry: WireEntry): ThreadEntry {
-  const values: RawValues = new Map();
-  for (const name in entry) {
-    if (name === 'dn') continue;
-    const value = entry[name]!;
-    const list = Array.isArray(value) ? value : [value];
-    values.set(name.toLowerCase(), allText(list) ? list : list.map(revive));
-  }
-  return { dn: entry.dn, values };
-}
-
-function allText(list: WireValue[]): list is string[] {
-  for (const v of list) if (typeof v !== 'string') return false;
-  return true;
-}
-
-/** Binary values (AD's objectGUID, text that is not UTF-8) come back as the Buffers ldapts handed over. */
-function revive(v: WireValue): string | Buffer {
-  return typeof v === 'string' ? v : Buffer.from(v.data);
-}
+/** An entry of a page as it crosses: ldapts's, through JSON. */
+type WireEntry = { dn: string } & Parameters<typeof valuesOf>[0];
 
 function startWorker(workerData: SearchWorkerData): Worker {
   const here = path.dirname(fileURLToPath(import.meta.url));

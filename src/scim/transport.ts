@@ -40,13 +40,6 @@ const RETRY_STATUSES = [408, 429, 500, 502, 503, 504, 521, 522, 524];
 /** How much longer the pacing window is than the rate asks: room for calls that reach the server closer together than they left. */
 const JITTER_MARGIN = 1.02;
 
-/**
- * Every SCIM call, reads included, goes through this one queue: one budget of requests per second and concurrency.
- * got retries 5xx, 429 and lost connections with capped exponential backoff and jitter; a 429 also pauses the whole
- * queue for the server's Retry-After (or X-RateLimit-Reset), so that no other request walks into the same limit.
- * Writes are retried too: every operation the connector sends is safe to repeat (a repeated POST answers 409, which
- * the caller resolves by looking the resource up).
- */
 /** What the hooks need to know of the call they run for (got's `context`, a plain record). */
 type CallContext = {
   method: Method;
@@ -55,6 +48,13 @@ type CallContext = {
   started: number;
 };
 
+/**
+ * Every SCIM call, reads included, goes through this one queue: one budget of requests per second and concurrency.
+ * got retries 5xx, 429 and lost connections with capped exponential backoff and jitter; a 429 also pauses the whole
+ * queue for the server's Retry-After (or X-RateLimit-Reset), so that no other request walks into the same limit.
+ * Writes are retried too: every operation the connector sends is safe to repeat (a repeated POST answers 409, which
+ * the caller resolves by looking the resource up).
+ */
 export class ScimTransport {
   readonly stats: CallStats = { requests: 0, writes: 0, byMethod: {}, byStatus: {}, byMethodAndStatus: {}, rateLimited: 0, retries: 0 };
   private readonly queue: PQueue;
