@@ -130,7 +130,9 @@ safety: { maxDeactivations: ${users}, maxGroupDeletions: ${groups} }
   figures.push({ name: '  mapping alone (users)', value: seconds(probe.mappingMs) });
   const planMs = Math.max(probe.planFirstMs, probe.planQuietMs);
   figures.push({ name: `plan (first ${seconds(probe.planFirstMs)}, quiet ${seconds(probe.planQuietMs)})`, value: seconds(planMs), target: '≤ 1 s', met: planMs <= 1000 });
-  figures.push({ name: `snapshot save (${(probe.snapshotBytes / 1e6).toFixed(1)} MB)`, value: seconds(probe.snapshotSaveMs), target: '≤ 0.5 s', met: probe.snapshotSaveMs <= 500 });
+  // No target here: a cycle rewrites the whole file only once its journal holds a tenth of the records (the row
+  // under the 1% cycle is what a cycle's save costs).
+  figures.push({ name: `snapshot rewrite, whole (${(probe.snapshotBytes / 1e6).toFixed(1)} MB)`, value: seconds(probe.snapshotSaveMs) });
   figures.push({ name: 'snapshot load', value: seconds(probe.snapshotLoadMs) });
 
   say(`first provisioning at ${rate} requests/s (this is the long part)`);
@@ -170,6 +172,14 @@ safety: { maxDeactivations: ${users}, maxGroupDeletions: ${groups} }
   const onePercent = await syncOnce(configFile);
   const onePercentStats = (await sandbox.call({ stats: true })).stats as PacingStats;
   figures.push({ name: `cycle after 1% changed (${onePercentStats.writes} writes, exit ${onePercent.report.exitCode})`, value: seconds(onePercent.ms), ratio: onePercent.ms / floorMs });
+  const save = onePercent.report.stateSave;
+  if (!save) throw new Error('the 1% cycle reported no snapshot save');
+  figures.push({
+    name: `  snapshot save at its end (${save.rewritten ? 'rewritten' : `journal kept, ${save.journalEntries} lines`})`,
+    value: seconds(save.ms),
+    target: '≤ 0.5 s',
+    met: save.ms <= 500,
+  });
 
   say('the sandbox on its own, unthrottled');
   const capacity = await sandboxCapacity();
@@ -205,7 +215,7 @@ function table(figures: Figure[]): string {
 }
 
 function summary(r: { ms: number; peakMb: number; report: CycleReport }) {
-  return { ms: r.ms, peakMb: r.peakMb, result: r.report.result, calls: r.report.calls, done: r.report.done, read: r.report.directory.read };
+  return { ms: r.ms, peakMb: r.peakMb, result: r.report.result, calls: r.report.calls, done: r.report.done, read: r.report.directory.read, stateSave: r.report.stateSave };
 }
 
 /** `ldap-scim sync --json` in its own process; its peak RSS is read from /proc (VmHWM) until it exits. */

@@ -1,7 +1,8 @@
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { GroupRecord, SnapshotData, UserRecord } from './snapshot.js';
 
-// The snapshot file is rewritten whole, so it is written only every few hundred calls. In between, each confirmed
+// The snapshot file is rewritten whole, so it is written only every few hundred calls, and a large one not even at
+// the end of every cycle (Snapshot.saveAtCycleEnd). In between, each confirmed
 // call is appended here as one line, and each create is announced before it is sent: after a kill -9 the next run
 // replays the confirmed changes and knows which creates may have reached the SCIM side unanswered, and looks those
 // up instead of posting them again. Appends go to the kernel before the call returns, so a killed process loses
@@ -56,6 +57,14 @@ export function applyEntry(data: SnapshotData, e: JournalEntry, pending: Set<str
 export function replayJournal(file: string, data: SnapshotData): { pending: Set<string>; entries: number } {
   const pending = new Set<string>();
   let entries = 0;
+  // A purge walks every group's members; the purges of a cycle's deletions come one after another, between lines
+  // that touch no group, so they are applied together, before the next line that does (or at the end).
+  const purged = new Set<string>();
+  const purge = () => {
+    if (!purged.size) return;
+    for (const g of Object.values(data.groups)) g.members = g.members.filter((m) => !purged.has(m));
+    purged.clear();
+  };
   for (const part of [rotatedFileFor(file), file]) {
     if (!existsSync(part)) continue;
     for (const line of readFileSync(part, 'utf8').split('\n')) {
@@ -66,10 +75,15 @@ export function replayJournal(file: string, data: SnapshotData): { pending: Set<
       } catch {
         break; // the last line of a process killed while writing it; everything before it is whole
       }
-      applyEntry(data, entry, pending);
+      if ('purge' in entry) purged.add(entry.purge);
+      else {
+        if ('g' in entry) purge();
+        applyEntry(data, entry, pending);
+      }
       entries++;
     }
   }
+  purge();
   return { pending, entries };
 }
 
@@ -80,11 +94,16 @@ function rotatedFileFor(file: string): string {
 export class Journal {
   private fd: number | undefined;
 
-  constructor(readonly file: string) {}
+  /** @param entries lines already in the file (replayed when the snapshot was opened) */
+  constructor(
+    readonly file: string,
+    public entries = 0,
+  ) {}
 
   append(entry: JournalEntry): void {
     this.fd ??= openSync(this.file, 'a', 0o600);
     writeSync(this.fd, JSON.stringify(entry) + '\n');
+    this.entries++;
   }
 
   /**
@@ -101,6 +120,7 @@ export class Journal {
       else renameSync(this.file, rotated);
       rmSync(this.file, { force: true });
     }
+    this.entries = 0;
     for (const key of stillPending) {
       const at = key.indexOf(':');
       this.append({ intent: key.slice(0, at) as CreateKind, a: key.slice(at + 1) });
@@ -114,6 +134,7 @@ export class Journal {
   /** The snapshot was rebuilt from the SCIM side: nothing journaled before applies to it. */
   discard(): void {
     this.close();
+    this.entries = 0;
     rmSync(this.file, { force: true });
     rmSync(rotatedFileFor(this.file), { force: true });
   }

@@ -204,7 +204,9 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } finally {
-      await snapshot.save();
+      const saveStarted = Date.now();
+      const rewritten = await snapshot.saveAtCycleEnd();
+      report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: snapshot.journalEntries };
     }
     if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there');
     if (approved.status === 'matches') await consumeApproval(config.state.path);

@@ -40,6 +40,11 @@ export interface CycleReport {
   guard?: string[];
   calls: CallStats;
   statePath: string;
+  /**
+   * The save that ended the cycle: a large snapshot is rewritten only once its journal has grown to a tenth of it;
+   * until then the journal (one line per confirmed call) holds the cycle's changes.
+   */
+  stateSave?: { ms: number; rewritten: boolean; journalEntries: number };
 }
 
 export function newReport(statePath: string): CycleReport {
@@ -116,7 +121,8 @@ export function renderReport(r: CycleReport): string {
     lines.push(`  failed operations (${r.failures.length}; retried next cycle):`);
     for (const f of r.failures.slice(0, 50)) lines.push(`    ${f.operation} ${f.resource}: ${f.status ?? 'no answer'} ${f.detail}`);
   }
-  lines.push(`  state: ${r.statePath}`);
+  const kept = r.stateSave && !r.stateSave.rewritten && r.stateSave.journalEntries ? ` (this cycle's changes are in its journal, ${r.stateSave.journalEntries} lines; the file is rewritten once they reach a tenth of its records)` : '';
+  lines.push(`  state: ${r.statePath}${kept}`);
   return lines.join('\n');
 }
 

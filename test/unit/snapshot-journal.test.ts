@@ -73,4 +73,60 @@ describe('snapshot journal', () => {
     expect(existsSync(journalFileFor(file))).to.equal(false);
     expect((await Snapshot.open(file)).mayExist('user', 'x')).to.equal(false);
   });
+
+  it('a large snapshot is left as it is at the end of a cycle until its journal holds a tenth as many lines', async () => {
+    const users = Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [`u${i}`, { id: `id-${i}`, attrs: attrs(`u${i}`) }]));
+    const s = await Snapshot.open(file);
+    s.replace({ version: 1, users, groups: {} });
+    await s.save();
+    const written = readFileSync(file);
+    s.setUser('u1', { id: 'id-1', attrs: { ...attrs('u1'), title: 'changed' } });
+    expect(await s.saveAtCycleEnd(), 'one change of 12,000 records').to.equal(false);
+    expect(readFileSync(file).equals(written), 'the file is untouched').to.equal(true);
+    s.close();
+
+    const next = await Snapshot.open(file);
+    expect(next.data.users.u1!.attrs.title, 'the journal carries the change').to.equal('changed');
+    expect(next.journalEntries).to.equal(1);
+    expect(await next.saveAtCycleEnd(), 'a cycle that changed nothing').to.equal(false);
+    for (let i = 2; i < 1200; i++) next.setUser(`u${i}`, { id: `id-${i}`, attrs: { ...attrs(`u${i}`), title: 'changed' } });
+    expect(next.journalEntries).to.equal(1199);
+    expect(await next.saveAtCycleEnd(), '1,199 lines for 12,000 records').to.equal(false);
+    next.setUser('u1200', { id: 'id-1200', attrs: { ...attrs('u1200'), title: 'changed' } });
+    expect(await next.saveAtCycleEnd(), '1,200 lines: a tenth').to.equal(true);
+    expect(next.journalEntries).to.equal(0);
+    next.close();
+    expect(existsSync(journalFileFor(file)), 'the journal is folded in').to.equal(false);
+    const folded = JSON.parse(readFileSync(file, 'utf8')) as { users: Record<string, { attrs: { title?: string } }> };
+    expect(folded.users.u1!.attrs.title).to.equal('changed');
+    expect(folded.users.u1200!.attrs.title).to.equal('changed');
+  });
+
+  it('a small snapshot is rewritten at the end of every cycle that changed it', async () => {
+    const s = await Snapshot.open(file);
+    s.setUser('a', { id: 'id-a', attrs: attrs('a') });
+    expect(await s.saveAtCycleEnd(), 'no file yet').to.equal(true);
+    expect(await s.saveAtCycleEnd(), 'nothing changed since').to.equal(false);
+    s.setUser('a', { id: 'id-a', attrs: { ...attrs('a'), title: 'changed' } });
+    expect(await s.saveAtCycleEnd()).to.equal(true);
+    s.close();
+    expect(existsSync(journalFileFor(file))).to.equal(false);
+    expect((JSON.parse(readFileSync(file, 'utf8')) as { users: Record<string, { attrs: { title?: string } }> }).users.a!.attrs.title).to.equal('changed');
+  });
+
+  it('replays deletions (a user purged from every group) in order with the membership changes around them', async () => {
+    const s = await Snapshot.open(file);
+    s.setGroup('g', { id: 'gid', displayName: 'eng', members: ['a', 'b', 'c'] });
+    s.setGroup('h', { id: 'hid', displayName: 'ops', members: ['a', 'c'] });
+    await s.save();
+    s.setUser('a', undefined);
+    s.purgeMember('a');
+    s.setUser('c', undefined);
+    s.purgeMember('c');
+    s.changeGroupMembers('h', 'add', ['a']); // a came back and was added again, after the purge
+    s.close();
+    const again = await Snapshot.open(file);
+    expect(again.data.groups.g!.members).to.deep.equal(['b']);
+    expect(again.data.groups.h!.members).to.deep.equal(['a']);
+  });
 });
