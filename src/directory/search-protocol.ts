@@ -21,8 +21,11 @@ export interface SearchRequest {
 export type ToSearchWorker = SearchRequest | { type: 'taken' } | { type: 'close' };
 
 export type FromSearchWorker =
-  /** ldapts's entries of one page as JSON (a Buffer value as Node writes it: {"type":"Buffer","data":[...]}). */
-  | { type: 'page'; id: number; json: string }
+  /**
+   * ldapts's entries of one page, or of a part of one, as JSON (a Buffer value as Node writes it:
+   * {"type":"Buffer","data":[...]}); `endsPage` on the last part of a page.
+   */
+  | { type: 'page'; id: number; json: string; endsPage: boolean }
   | { type: 'end'; id: number }
   | { type: 'referral'; id: number; uri: string }
   /** `sentence`: the message is already written for an admin (a DirectoryError), not a raw LDAP error. */

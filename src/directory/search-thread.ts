@@ -43,8 +43,11 @@ export class SearchThread {
     this.worker.on('exit', (code) => fail(new DirectoryError(`the directory search thread stopped (exit code ${code})`)));
   }
 
-  /** The pages of one paged search, in the server's order. Errors, referrals and limits end it with a DirectoryError. */
-  async *search(request: Omit<SearchRequest, 'type' | 'id'>, describe: string): AsyncGenerator<ThreadEntry[], void, undefined> {
+  /**
+   * The entries of one paged search, in the server's order, a part of a page at a time (`endsPage` on the last part
+   * of each). Errors, referrals and limits end it with a DirectoryError.
+   */
+  async *search(request: Omit<SearchRequest, 'type' | 'id'>, describe: string): AsyncGenerator<{ entries: ThreadEntry[]; endsPage: boolean }, void, undefined> {
     const id = this.nextId++;
     const inbox: FromSearchWorker[] = [];
     let wake: (() => void) | undefined;
@@ -71,7 +74,7 @@ export class SearchThread {
             throw new DirectoryError(m.sentence ? m.message : `${describe} failed: ${describeLdapError({ message: m.message, code: m.code })}`);
           case 'page':
             this.post({ type: 'taken' });
-            yield (JSON.parse(m.json) as WireEntry[]).map((entry) => ({ dn: entry.dn, values: valuesOf(entry) }));
+            yield { entries: (JSON.parse(m.json) as WireEntry[]).map((entry) => ({ dn: entry.dn, values: valuesOf(entry) })), endsPage: m.endsPage };
         }
       }
     } finally {

@@ -37,6 +37,22 @@ describe('directory reader on a throwaway slapd', function () {
     for (const member of platform.members) expect(engineering!.members).to.include(member);
   });
 
+  it('hands a page larger than one message over whole, counted as one page', async () => {
+    // The search thread sends at most 100 entries per message; 250 users in one page cross as three.
+    const big = await startThrowawaySlapd({ suffix: SUFFIX, ldif: sampleDirectoryLdif({ suffix: SUFFIX, users: 250 }).ldif });
+    try {
+      const config = writeConfig({ ldapUrl: big.url, suffix: SUFFIX, bindDn: big.rootDn, bindPassword: big.rootPassword, scimUrl: 'http://127.0.0.1:9/scim', token: 't', pageSize: 250 }).load();
+      const { desired, counts } = await readDesiredState(config, config.mapping);
+      expect(counts.userEntries).to.equal(250);
+      expect(counts.pages, 'one page of users, one of groups').to.equal(2);
+      const skippedUsers = desired.skipped.filter((s) => s.kind === 'user').length;
+      expect(desired.users.size + skippedUsers).to.equal(250);
+      expect(new Set([...desired.users.values()].map((u) => u.dn)).size).to.equal(desired.users.size);
+    } finally {
+      await big.stop();
+    }
+  });
+
   it('reads over ldaps:// and over StartTLS with the CA file, verifying the certificate', async () => {
     expect(existsSync(slapd.caFile!)).to.equal(true);
     const caYaml = `  tls: { caFile: "${slapd.caFile}" }\n`;
