@@ -2,11 +2,11 @@ import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSy
 import type { GroupRecord, SnapshotData, UserRecord } from './snapshot.js';
 
 // The snapshot file is rewritten whole, so it is written only every few hundred calls, and a large one not even at
-// the end of every cycle (Snapshot.saveAtCycleEnd). In between, each confirmed
-// call is appended here as one line, and each create is announced before it is sent: after a kill -9 the next run
-// replays the confirmed changes and knows which creates may have reached the SCIM side unanswered, and looks those
-// up instead of posting them again. Appends go to the kernel before the call returns, so a killed process loses
-// nothing; only a power cut could (and then the lookup after a 409 still prevents duplicates).
+// the end of every cycle (Snapshot.saveAtCycleEnd). In between, each confirmed call is appended here as one line,
+// and each create is announced before it is sent: after a kill -9 the next run replays the confirmed changes and
+// knows which creates may have reached the SCIM side unanswered, and looks those up instead of posting them again.
+// Appends go to the kernel before the call returns, so a killed process loses nothing; only a power cut could (and
+// then the lookup after a 409 still prevents duplicates).
 
 export type CreateKind = 'user' | 'group';
 

@@ -216,7 +216,7 @@ export class Snapshot {
    */
   async saveAtCycleEnd(): Promise<boolean> {
     if (!this.dirty) return false;
-    // Counted only here: Object.keys of 150,000 users takes about 50 ms.
+    // Counted only when there is something to save: Object.keys of 150,000 users takes about 50 ms.
     const records = Object.keys(this.data.users).length + Object.keys(this.data.groups).length;
     const journalSuffices = this.onDisk && !this.journalStale && records > REWRITE_ALWAYS && this.journal.entries * FOLD_FRACTION < records;
     if (journalSuffices) return false;
