@@ -121,7 +121,7 @@ export function renderReport(r: CycleReport): string {
     lines.push(`  failed operations (${r.failures.length}; retried next cycle):`);
     for (const f of r.failures.slice(0, 50)) lines.push(`    ${f.operation} ${f.resource}: ${f.status ?? 'no answer'} ${f.detail}`);
   }
-  const kept = r.stateSave && !r.stateSave.rewritten && r.stateSave.journalEntries ? ` (this cycle's changes are in its journal, ${r.stateSave.journalEntries} lines; the file is rewritten once they reach a tenth of its records)` : '';
+  const kept = r.stateSave && !r.stateSave.rewritten && r.stateSave.journalEntries ? ` (the changes since it was last rewritten are in its journal, ${r.stateSave.journalEntries} lines; it is rewritten once they reach a tenth of its records)` : '';
   lines.push(`  state: ${r.statePath}${kept}`);
   return lines.join('\n');
 }
