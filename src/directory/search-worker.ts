@@ -17,7 +17,7 @@ const AHEAD = 80;
  * Entries per message. A page of 1,000 entries is half a megabyte of JSON: a string that size is made in V8's
  * large-object space, which only a full collection frees, so 150 of them at 150,000 users stayed on the main
  * thread's heap as garbage until the end of the read. A tenth of that is collected young (a quiet 150,000-user
- * cycle peaked at 630 MB instead of 900 MB, everything else unchanged).
+ * cycle peaked at 630 MB instead of 850-900 MB, everything else unchanged).
  */
 const ENTRIES_PER_MESSAGE = 100;
 let unacknowledged = 0;

@@ -111,7 +111,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
           : undefined;
     const memory = delta.enabled ? await loadDirectoryMemory(config.state.path) : undefined;
     // The snapshot is parsed after the read, not during it: at 150,000 users, holding it beside the search thread's
-    // heap and the half-read directory took the peak from about 505 to 555 MB, for no time that could be told
+    // heap and the half-read directory took the peak from about 490 to 550 MB, for no time that could be told
     // apart from run-to-run noise.
     const [reading] = await Promise.allSettled([readDesiredState(config, config.mapping, { ...delta, memory, ...(forced ? { forced } : {}) })]);
     // A state file that cannot be used is named first, even when the read failed too: it is what must be mended
