@@ -5,8 +5,8 @@ import type { SearchWorkerData, SearchRequest, ToSearchWorker, FromSearchWorker 
 
 // The paged searches of a read, in a thread of their own: ldapts's BER parsing and the garbage it makes are most of
 // a large read's CPU, and here they overlap with the mapping on the main thread instead of adding to it, in a heap
-// of their own. Entries cross as JSON; nothing is logged from here (the main thread logs, with its
-// secret redaction).
+// of their own. Entries cross as JSON; nothing is logged from here (the main thread logs, with its secret
+// redaction).
 
 const port = parentPort!;
 const { source } = workerData as SearchWorkerData;
