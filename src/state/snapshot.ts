@@ -1,10 +1,10 @@
 import { constants } from 'node:fs';
-import { access, chmod, mkdir, stat } from 'node:fs/promises';
+import { access, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
-import { DataFile } from 'lowdb/node';
 import type { UserAttributes } from '../model.js';
 import { log } from '../log.js';
+import { SnapshotFile } from './snapshot-file.js';
 import { applyEntry, Journal, journalFileFor, replayJournal, type CreateKind, type JournalEntry } from './journal.js';
 
 /** What the SCIM side holds for one directory user, as last confirmed by a SCIM answer. */
@@ -42,12 +42,10 @@ const REWRITE_ALWAYS = 10_000;
 /** Above it, the snapshot is rewritten once the journal holds a 1/FOLD_FRACTION as many lines as it has records. */
 const FOLD_FRACTION = 10;
 
+const RECORD_KEYS = new Set(['users', 'groups']);
+
 export const emptySnapshot = (): SnapshotData => ({ version: 1, users: {}, groups: {} });
 
-/**
- * The lowdb snapshot: a cache of what the SCIM side holds, keyed by directory anchor. It is only changed after a
- * SCIM call was confirmed, and written atomically (lowdb writes a temp file and renames it).
- */
 /** The state file cannot be read or written: stops the cycle before any SCIM write (exit 1), naming state.path. */
 export class StateError extends Error {
   constructor(message: string) {
@@ -78,6 +76,10 @@ export async function stateWritableProblem(file: string): Promise<string | undef
   }
 }
 
+/**
+ * The lowdb snapshot: a cache of what the SCIM side holds, keyed by directory anchor. It is only changed after a
+ * SCIM call was confirmed, and written atomically (SnapshotFile writes a temporary file and renames it).
+ */
 export class Snapshot {
   private readonly journal: Journal;
   /** Set by replace(): journaled changes no longer apply; the journal is dropped at the first write. */
@@ -116,8 +118,7 @@ export class Snapshot {
     }
     if (!(found instanceof Error) && !found.isFile()) throw new StateError(`state.path ${file} is not a file`);
     const existed = !(found instanceof Error);
-    // Compact JSON: at 150,000 users the indented form is twice the size and twice the write time.
-    const db = new Low<SnapshotData>(new DataFile<SnapshotData>(file, { parse: JSON.parse, stringify: (d) => JSON.stringify(d) }), emptySnapshot());
+    const db = new Low<SnapshotData>(new SnapshotFile<SnapshotData>(file, RECORD_KEYS), emptySnapshot());
     let pending = new Set<string>();
     let replayedEntries = 0;
     if (existed) {
@@ -248,8 +249,6 @@ export class Snapshot {
       // No await between the two: the snapshot is serialized at the start of write(), exactly what was rotated.
       this.journal.rotate(this.pending);
       await this.db.write();
-      // Names and emails of the whole organization: readable by the service account only.
-      await chmod(this.file, 0o600);
       this.onDisk = true;
       this.journal.dropRotated();
     } catch (e) {
