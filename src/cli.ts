@@ -13,6 +13,9 @@ import { APPROVAL_HOURS, approvalFileFor, writeApproval } from './plan/approval.
 import { explainUser } from './sync/explain.js';
 import { Daemon } from './daemon/daemon.js';
 import { version } from './version.js';
+import { boundHeapGrowth } from './heap-growth.js';
+
+boundHeapGrowth();
 
 function loadOrExit(file: string): Config {
   try {
