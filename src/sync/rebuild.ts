@@ -1,7 +1,7 @@
 import type { DesiredState, UserField } from '../model.js';
 import type { ScimClient } from '../scim/client.js';
 import { attrsFromScimUser, type ScimGroup, type ScimUser } from '../scim/resources.js';
-import { emptySnapshot, type SnapshotData } from '../state/snapshot.js';
+import { emptySnapshot, type SnapshotData, type UserRecord } from '../state/snapshot.js';
 
 export interface RebuildCounts {
   linkedUsers: number;
@@ -23,16 +23,20 @@ export async function rebuildSnapshot(
   managedFields: ReadonlySet<UserField>,
 ): Promise<{ data: SnapshotData; counts: RebuildCounts }> {
   const data = emptySnapshot();
-  const byExternalId = new Map<string, ScimUser>();
-  const byUserName = new Map<string, ScimUser>();
-  const byEmail = new Map<string, ScimUser>();
+  // Only the id and the fields we manage are kept of each SCIM user, not the whole resource (schemas, meta, name
+  // parts): at 150,000 users the whole resources were about 200 MB of a rebuild's peak.
+  type Found = { id: string; attrs: UserRecord['attrs'] };
+  const byExternalId = new Map<string, Found>();
+  const byUserName = new Map<string, Found>();
+  const byEmail = new Map<string, Found>();
   let scimUsers = 0;
   for await (const page of client.list<ScimUser>('Users')) {
     for (const u of page) {
       scimUsers++;
-      if (u.externalId) byExternalId.set(u.externalId, u);
-      if (u.userName) byUserName.set(u.userName.toLowerCase(), u);
-      for (const e of u.emails ?? []) if (e.value) byEmail.set(e.value.toLowerCase(), u);
+      const found: Found = { id: u.id, attrs: attrsFromScimUser(u, managedFields) };
+      if (u.externalId) byExternalId.set(u.externalId, found);
+      if (u.userName) byUserName.set(u.userName.toLowerCase(), found);
+      for (const e of u.emails ?? []) if (e.value) byEmail.set(e.value.toLowerCase(), found);
     }
   }
   const claimed = new Set<string>();
@@ -43,7 +47,7 @@ export async function rebuildSnapshot(
     if (!match) continue;
     claimed.add(match.id);
     anchorById.set(match.id, user.anchor);
-    data.users[user.anchor] = { id: match.id, attrs: attrsFromScimUser(match, managedFields) };
+    data.users[user.anchor] = match;
   }
 
   const groupsByExternalId = new Map<string, ScimGroup>();
