@@ -7,10 +7,10 @@ import type { Adapter } from 'lowdb';
 const CHUNK_CHARS = 1 << 20;
 
 /**
- * lowdb's storage for the snapshot: the same compact JSON as JSON.stringify (indented, 150,000 users would take twice
- * the size and twice the time), written a record at a time. lowdb's own
- * DataFile turns 150,000 users into one 75 MB string and then into a 75 MB buffer, and at the end of a first
- * provisioning that pair was the process's peak (about 200 MB over the data itself).
+ * lowdb's storage for the snapshot: the same compact JSON as JSON.stringify (indented, 150,000 users would take
+ * twice the size and twice the time), written a record at a time. lowdb's own DataFile turns 150,000 users into one
+ * 75 MB string and then into a 75 MB buffer, and at the end of a first provisioning that pair was the process's
+ * peak (about 200 MB over the data itself).
  */
 export class SnapshotFile<T extends object> implements Adapter<T> {
   constructor(
@@ -37,30 +37,35 @@ export class SnapshotFile<T extends object> implements Adapter<T> {
    */
   async write(data: T): Promise<void> {
     const temp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`);
-    const fd = openSync(temp, 'w', 0o600);
     try {
-      // Names and emails of the whole organization: readable by the service account only, even if an old
-      // temporary file was there with another mode.
-      fchmodSync(fd, 0o600);
-      const out = new ChunkedWriter(fd);
-      let separator = '{';
-      for (const [key, value] of Object.entries(data)) {
-        if (value === undefined) continue;
-        out.add(`${separator}${JSON.stringify(key)}:`);
-        separator = ',';
-        if (this.recordKeys.has(key) && value !== null && typeof value === 'object') writeRecords(out, value as Record<string, unknown>);
-        else out.add(JSON.stringify(value));
+      const fd = openSync(temp, 'w', 0o600);
+      try {
+        // Names and emails of the whole organization: readable by the service account only, even if an old
+        // temporary file was there with another mode.
+        fchmodSync(fd, 0o600);
+        writeJson(new ChunkedWriter(fd), data, this.recordKeys);
+      } finally {
+        closeSync(fd);
       }
-      out.add(separator === '{' ? '{}' : '}');
-      out.flush();
+      renameSync(temp, this.file);
     } catch (e) {
-      closeSync(fd);
       rmSync(temp, { force: true });
       throw e;
     }
-    closeSync(fd);
-    renameSync(temp, this.file);
   }
+}
+
+function writeJson(out: ChunkedWriter, data: object, recordKeys: ReadonlySet<string>): void {
+  let separator = '{';
+  for (const [key, value] of Object.entries(data)) {
+    if (value === undefined) continue;
+    out.add(`${separator}${JSON.stringify(key)}:`);
+    separator = ',';
+    if (recordKeys.has(key) && value !== null && typeof value === 'object') writeRecords(out, value as Record<string, unknown>);
+    else out.add(JSON.stringify(value));
+  }
+  out.add(separator === '{' ? '{}' : '}');
+  out.flush();
 }
 
 function writeRecords(out: ChunkedWriter, records: Record<string, unknown>): void {
