@@ -31,6 +31,15 @@ describe('snapshot file', () => {
     expect(await new SnapshotFile<Data>(file, RECORDS).read()).to.deep.equal(JSON.parse(JSON.stringify(data)));
   });
 
+  it('writes a record larger than a chunk whole', async () => {
+    const members = Array.from({ length: 300_000 }, (_, i) => `uid=${i}`);
+    const data: Data = { version: 1, users: { a: { id: 'a' } }, groups: { big: { id: 'g', displayName: 'Big', members } } };
+    await new SnapshotFile<Data>(file, RECORDS).write(data);
+    const text = readFileSync(file, 'utf8');
+    expect(text.length).to.be.greaterThan(3 << 20); // more than the first buffer (3 × CHUNK_CHARS)
+    expect(text).to.equal(JSON.stringify(data));
+  });
+
   it('writes empty record sets as {}', async () => {
     const data: Data = { version: 1, users: {}, groups: {} };
     await new SnapshotFile<Data>(file, RECORDS).write(data);
