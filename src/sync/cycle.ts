@@ -18,6 +18,7 @@ import { ScimTransport } from '../scim/transport.js';
 import { Snapshot, StateError, stateWritableProblem, type SnapshotData } from '../state/snapshot.js';
 import { forgetDirectoryMemory, loadDirectoryMemory, saveDirectoryMemory, type DirectoryMemory } from '../state/directory-memory.js';
 import { applyPlan } from './apply.js';
+import { withSendingGrowth } from '../heap-growth.js';
 import { rebuildSnapshot } from './rebuild.js';
 import { countInto, newReport, type CycleReport } from './report.js';
 
@@ -191,21 +192,24 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     if (read.memory) await saveDirectoryMemory(config.state.path, read.memory);
     else await forgetDirectoryMemory(config.state.path);
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
-    try {
-      await applyPlan(plan.operations, {
-        client,
-        snapshot,
-        report,
-        managedFields: managed,
-        adoptExistingGroups: config.target.adoptExistingGroups,
-        checkpointEvery: config.state.checkpointEvery,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-    } finally {
-      const saveStarted = Date.now();
-      const rewritten = await snapshot.saveAtCycleEnd();
-      report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: snapshot.journalEntries };
-    }
+    const state = snapshot;
+    await withSendingGrowth(async () => {
+      try {
+        await applyPlan(plan.operations, {
+          client,
+          snapshot: state,
+          report,
+          managedFields: managed,
+          adoptExistingGroups: config.target.adoptExistingGroups,
+          checkpointEvery: config.state.checkpointEvery,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      } finally {
+        const saveStarted = Date.now();
+        const rewritten = await state.saveAtCycleEnd();
+        report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: state.journalEntries };
+      }
+    });
     if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there');
     if (approved.status === 'matches') await consumeApproval(config.state.path);
     if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
