@@ -144,7 +144,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     }
     if (!snapshot.existed || options.rebuildState) {
       log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
-      const rebuilt = await rebuildSnapshot(client, desired, managed);
+      const rebuilt = await withSendingGrowth(() => rebuildSnapshot(client, desired, managed));
       snapshot.replace(rebuilt.data);
       report.rebuild = rebuilt.counts;
     }
