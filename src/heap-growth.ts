@@ -23,9 +23,9 @@ export function boundHeapGrowth(): void {
 /**
  * Every SCIM call leaves some tens of kilobytes that outlive the young generation, so while they go out (the
  * plan's calls, or the listing of a rebuild) the old generation fills with garbage fast, and a tighter growth
- * pays. Measured at 150,000 users: the first provisioning peaked at 408 MB with 50 and 477 MB with 100, at the same
- * pace, and a rebuild at 460 MB against 512 MB; but 50 throughout made a quiet cycle (the directory read and the
- * plan, which build up live data) slower, 10.4–11.0 s against 9.7–10.3 s, and held it no lower.
+ * pays. Measured at 150,000 users: the first provisioning peaked at about 405 MB with 50 and 477 MB with 100, at
+ * the same pace, and a rebuild at 446–495 MB against 512 MB; but 50 throughout made a quiet cycle (the directory
+ * read and the plan, which build up live data) slower, 10.4–11.0 s against 9.7–10.3 s, and held it no lower.
  */
 export async function withSendingGrowth<T>(work: () => Promise<T>): Promise<T> {
   if (!bounded) return work();

@@ -17,8 +17,8 @@ import { KeyRejectedError, ScimError } from '../scim/errors.js';
 import { ScimTransport } from '../scim/transport.js';
 import { Snapshot, StateError, stateWritableProblem, type SnapshotData } from '../state/snapshot.js';
 import { forgetDirectoryMemory, loadDirectoryMemory, saveDirectoryMemory, type DirectoryMemory } from '../state/directory-memory.js';
-import { applyPlan } from './apply.js';
 import { withSendingGrowth } from '../heap-growth.js';
+import { applyPlan } from './apply.js';
 import { rebuildSnapshot } from './rebuild.js';
 import { countInto, newReport, type CycleReport } from './report.js';
 
@@ -192,7 +192,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     if (read.memory) await saveDirectoryMemory(config.state.path, read.memory);
     else await forgetDirectoryMemory(config.state.path);
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
-    const state = snapshot;
+    const state = snapshot; // a const for the closure below
     await withSendingGrowth(async () => {
       try {
         await applyPlan(plan.operations, {
