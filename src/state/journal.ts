@@ -28,9 +28,8 @@ export function journalFileFor(statePath: string): string {
 export function applyEntry(data: SnapshotData, e: JournalEntry, pending: Set<string>): void {
   if ('intent' in e) pending.add(`${e.intent}:${e.a}`);
   else if ('settled' in e) pending.delete(`${e.settled}:${e.a}`);
-  else if ('purge' in e) {
-    for (const g of Object.values(data.groups)) g.members = g.members.filter((m) => m !== e.purge);
-  } else if ('u' in e) {
+  else if ('purge' in e) purgeMembers(data, new Set([e.purge]));
+  else if ('u' in e) {
     if (e.r) data.users[e.u] = e.r;
     else delete data.users[e.u];
   } else if ('r' in e) {
@@ -50,6 +49,11 @@ export function applyEntry(data: SnapshotData, e: JournalEntry, pending: Set<str
   }
 }
 
+/** Users gone from the SCIM side are members of no group. */
+function purgeMembers(data: SnapshotData, gone: ReadonlySet<string>): void {
+  for (const g of Object.values(data.groups)) g.members = g.members.filter((m) => !gone.has(m));
+}
+
 /**
  * Replays the journal onto the data, the rotated part first (left by a save that did not finish); returns the creates
  * announced but never settled ("user:<anchor>", ...).
@@ -62,7 +66,7 @@ export function replayJournal(file: string, data: SnapshotData): { pending: Set<
   const purged = new Set<string>();
   const purge = () => {
     if (!purged.size) return;
-    for (const g of Object.values(data.groups)) g.members = g.members.filter((m) => !purged.has(m));
+    purgeMembers(data, purged);
     purged.clear();
   };
   for (const part of [rotatedFileFor(file), file]) {
@@ -94,16 +98,21 @@ function rotatedFileFor(file: string): string {
 export class Journal {
   private fd: number | undefined;
 
-  /** @param entries lines already in the file (replayed when the snapshot was opened) */
   constructor(
     readonly file: string,
-    public entries = 0,
+    /** Lines already in the file (replayed when the snapshot was opened). */
+    private lines = 0,
   ) {}
+
+  /** Lines a load would replay now. */
+  get entries(): number {
+    return this.lines;
+  }
 
   append(entry: JournalEntry): void {
     this.fd ??= openSync(this.file, 'a', 0o600);
     writeSync(this.fd, JSON.stringify(entry) + '\n');
-    this.entries++;
+    this.lines++;
   }
 
   /**
@@ -120,7 +129,7 @@ export class Journal {
       else renameSync(this.file, rotated);
       rmSync(this.file, { force: true });
     }
-    this.entries = 0;
+    this.lines = 0;
     for (const key of stillPending) {
       const at = key.indexOf(':');
       this.append({ intent: key.slice(0, at) as CreateKind, a: key.slice(at + 1) });
@@ -134,7 +143,7 @@ export class Journal {
   /** The snapshot was rebuilt from the SCIM side: nothing journaled before applies to it. */
   discard(): void {
     this.close();
-    this.entries = 0;
+    this.lines = 0;
     rmSync(this.file, { force: true });
     rmSync(rotatedFileFor(this.file), { force: true });
   }

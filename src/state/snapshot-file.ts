@@ -1,7 +1,7 @@
 import { closeSync, fchmodSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
+import { TextFile } from 'lowdb/node';
 
 /** About this much JSON is serialized before it is written out. */
 const CHUNK_CHARS = 1 << 20;
@@ -20,14 +20,8 @@ export class SnapshotFile<T extends object> implements Adapter<T> {
   ) {}
 
   async read(): Promise<T | null> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
-    return JSON.parse(text) as T;
+    const text = await new TextFile(this.file).read();
+    return text === null ? null : (JSON.parse(text) as T);
   }
 
   /**

@@ -23,17 +23,16 @@ export async function rebuildSnapshot(
   managedFields: ReadonlySet<UserField>,
 ): Promise<{ data: SnapshotData; counts: RebuildCounts }> {
   const data = emptySnapshot();
-  // Only the id and the fields we manage are kept of each SCIM user, not the whole resource (schemas, meta, name
-  // parts): at 150,000 users the whole resources were about 200 MB of a rebuild's peak.
-  type Found = { id: string; attrs: UserRecord['attrs'] };
-  const byExternalId = new Map<string, Found>();
-  const byUserName = new Map<string, Found>();
-  const byEmail = new Map<string, Found>();
+  // Of each SCIM user only its snapshot record is kept, not the whole resource (schemas, meta, name parts): at
+  // 150,000 users the whole resources were about 200 MB of a rebuild's peak.
+  const byExternalId = new Map<string, UserRecord>();
+  const byUserName = new Map<string, UserRecord>();
+  const byEmail = new Map<string, UserRecord>();
   let scimUsers = 0;
   for await (const page of client.list<ScimUser>('Users')) {
     for (const u of page) {
       scimUsers++;
-      const found: Found = { id: u.id, attrs: attrsFromScimUser(u, managedFields) };
+      const found: UserRecord = { id: u.id, attrs: attrsFromScimUser(u, managedFields) };
       if (u.externalId) byExternalId.set(u.externalId, found);
       if (u.userName) byUserName.set(u.userName.toLowerCase(), found);
       for (const e of u.emails ?? []) if (e.value) byEmail.set(e.value.toLowerCase(), found);
