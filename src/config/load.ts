@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { registerSecret } from '../log.js';
 import { configSchema, sourceKinds, type RawConfig } from './schema.js';
 import { resolveMapping, type MappingRules } from '../mapping/rules.js';
+import { configWarnings, type FileFacts } from './warnings.js';
 
 export interface ConfigProblem {
   key: string;
@@ -31,6 +32,8 @@ export interface Config extends Omit<RawConfig, 'source' | 'target' | 'mapping'>
   source: Resolved<RawConfig['source']> & { bindPassword: string; bindPasswordFile?: string; usersFilter: string; groupsFilter: string };
   target: Resolved<RawConfig['target']> & { token: string; tokenFile?: string };
   mapping: MappingRules;
+  /** Settings that load but deserve the admin's attention, one sentence each naming its key; never a secret. */
+  warnings: string[];
 }
 
 const DEFAULT_FILTERS: Record<(typeof sourceKinds)[number], { users: string; groups: string }> = {
@@ -41,15 +44,21 @@ const DEFAULT_FILTERS: Record<(typeof sourceKinds)[number], { users: string; gro
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const abs = path.resolve(file);
   let text: string;
+  let mode: number;
   try {
     text = readFileSync(abs, 'utf8');
+    mode = statSync(abs).mode;
   } catch (e) {
     throw new ConfigError(abs, [{ key: '', message: `cannot read the file: ${(e as Error).message}` }]);
   }
-  return parseConfig(text, abs, env);
+  return parse(text, abs, env, { file: abs, mode });
 }
 
 export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  return parse(text, file, env);
+}
+
+function parse(text: string, file: string, env: NodeJS.ProcessEnv, facts?: FileFacts): Config {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   const lineOf = (keyPath: (string | number)[]) => lineOfPath(doc, lines, keyPath);
@@ -60,7 +69,8 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
     );
   }
   const problems: ConfigProblem[] = [];
-  const data = substituteEnv(doc.toJS() ?? {}, [], env, (key, message) => problems.push({ key: key.join('.'), line: lineOf(key), message }));
+  const rawYaml: unknown = doc.toJS();
+  const data = substituteEnv(rawYaml ?? {}, [], env, (key, message) => problems.push({ key: key.join('.'), line: lineOf(key), message }));
   if (problems.length) throw new ConfigError(file, problems);
 
   const parsed = configSchema.safeParse(data);
@@ -77,9 +87,10 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
       }),
     );
   }
-  return resolve(parsed.data, file, (keyPath, message) => {
+  const config = resolve(parsed.data, file, (keyPath, message) => {
     throw new ConfigError(file, [{ key: keyPath.join('.'), line: lineOf(keyPath), message }]);
   });
+  return { ...config, warnings: configWarnings(parsed.data, rawYaml, lineOf, facts) };
 }
 
 /** A secret as a `...File` key holds it: the whole file, less one trailing newline (editors add one). */
@@ -87,7 +98,7 @@ export function readSecretFile(file: string): string {
   return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
 }
 
-function resolve(raw: RawConfig, file: string, fail: (key: string[], message: string) => never): Config {
+function resolve(raw: RawConfig, file: string, fail: (key: string[], message: string) => never): Omit<Config, 'warnings'> {
   const dir = path.dirname(file);
   const inDir = (p: string) => path.resolve(dir, p);
   const readSecret = (key: string[], p: string) => {

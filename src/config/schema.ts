@@ -1,6 +1,7 @@
 import cron from 'node-cron';
 import { z } from 'zod';
 import { OPTIONAL_USER_FIELDS } from '../model.js';
+import { filterProblem } from './filter-syntax.js';
 
 // The YAML contract (see README "Configuration"). Objects are strict so that a typo such as `bindDN` is reported
 // with its line instead of being silently ignored; defaults here are the documented ones.
@@ -19,7 +20,13 @@ const searchScope = z.enum(['sub', 'one', 'base'], { error: 'must be one of sub,
 
 const usersSearch = z.strictObject({
   baseDn: text(),
-  filter: text().optional(),
+  filter: text()
+    .superRefine((value, ctx) => {
+      // zod runs this even after min(1) failed; "must not be empty" has said it already.
+      const problem = value ? filterProblem(value) : undefined;
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
   scope: searchScope.default('sub'),
 });
 
@@ -124,11 +131,12 @@ export const configSchema = z.strictObject({
   safety: z
     .strictObject({
       maxDeactivations: nonNegativeInt().default(500),
-      maxDeactivationPercent: z.number({ error: 'must be a percentage' }).min(0, { error: 'must be a percentage' }).max(100, { error: 'must be at most 100' }).optional(),
+      // A share as well as a count: 500 people is a fifth of a 2,500-person organization but a tenth of 5,000.
+      maxDeactivationPercent: z.number({ error: 'must be a percentage' }).min(0, { error: 'must be a percentage' }).max(100, { error: 'must be at most 100' }).default(10),
       maxGroupDeletions: nonNegativeInt().default(50),
       maxShrinkPercent: z.number({ error: 'must be a percentage' }).min(0).max(100, { error: 'must be at most 100' }).default(20),
     })
-    .default({ maxDeactivations: 500, maxGroupDeletions: 50, maxShrinkPercent: 20 }),
+    .default({ maxDeactivations: 500, maxDeactivationPercent: 10, maxGroupDeletions: 50, maxShrinkPercent: 20 }),
   limits: z
     .strictObject({
       maxUsers: positiveInt().default(150000),

@@ -109,6 +109,7 @@ export class Daemon {
       this.schedule();
     }
     log.info(`SIGHUP: config reloaded from ${this.configFile} (key fingerprint ${keyFingerprint(next.target.token)})`);
+    for (const warning of next.warnings) log.warn(warning);
   }
 
   /** Starts a cycle unless one is running: a slow cycle makes the schedule skip ticks, never run two at once. */
