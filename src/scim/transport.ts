@@ -5,6 +5,7 @@ import PQueue from 'p-queue';
 import { SCIM_CONTENT_TYPE } from './atlassian-rules.js';
 import { CancelledError, detailOf, KeyRejectedError, ScimError } from './errors.js';
 import { keyFingerprint } from './key-fingerprint.js';
+import { describeNoAnswer, type AdviceTarget } from './network-advice.js';
 import { log } from '../log.js';
 
 export interface TransportOptions {
@@ -39,6 +40,14 @@ const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const RETRY_STATUSES = [408, 429, 500, 502, 503, 504, 521, 522, 524];
 /** How much longer the pacing window is than the rate asks: room for calls that reach the server closer together than they left. */
 const JITTER_MARGIN = 1.02;
+/**
+ * Before the server has answered once, a refused connection or an unknown host name is a wrong target.url far more
+ * often than a server restarting: it gets this many retries, not the full backoff of target.maxRetries (about 17 s
+ * at the default 5, spent before saying what is wrong). Once the server has answered, a refusal may be a restart,
+ * and gets them all.
+ */
+const RETRIES_BEFORE_FIRST_ANSWER = 1;
+const WRONG_TARGET_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND']);
 
 /** What the hooks need to know of the call they run for (got's `context`, a plain record). */
 type CallContext = {
@@ -53,19 +62,25 @@ type CallContext = {
  * got retries 5xx, 429 and lost connections with capped exponential backoff and jitter; a 429 also pauses the whole
  * queue for the server's Retry-After (or X-RateLimit-Reset), so that no other request walks into the same limit.
  * Writes are retried too: every operation the connector sends is safe to repeat (a repeated POST answers 409, which
- * the caller resolves by looking the resource up).
+ * the caller resolves by looking the resource up). Each retry is logged at warn level when it is decided; a call that
+ * fails for good says in its ScimError what happened and what to check (network-advice.ts).
  */
 export class ScimTransport {
   readonly stats: CallStats = { requests: 0, writes: 0, byMethod: {}, byStatus: {}, byMethodAndStatus: {}, rateLimited: 0, retries: 0 };
   private readonly queue: PQueue;
   private resumeAt = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
+  /** Whether any call got an HTTP answer (of any status): the server is there, at the URL given. */
+  private answered = false;
+  private rateLimitWarned = 0;
+  private readonly target: AdviceTarget;
 
   // Kept-alive connections, no more than the calls in flight: a TLS handshake per call would cost more than the call.
   private readonly agent: { http: HttpAgent; https: HttpsAgent };
   private readonly http: Got;
 
   constructor(private readonly options: TransportOptions) {
+    this.target = { url: options.baseUrl, timeoutSeconds: options.timeoutSeconds };
     this.agent = {
       http: new HttpAgent({ keepAlive: true, maxSockets: options.concurrency }),
       https: new HttpsAgent({ keepAlive: true, maxSockets: options.concurrency }),
@@ -88,6 +103,7 @@ export class ScimTransport {
         afterResponse: [
           (res) => {
             const call = res.request.options.context as unknown as CallContext;
+            this.answered = true;
             this.count(call.method, res.statusCode);
             log.debug(`SCIM ${call.method} ${call.path} answered ${res.statusCode} after ${Date.now() - call.started} ms (${call.resource})`);
             return res;
@@ -192,13 +208,38 @@ export class ScimTransport {
 
   private retryDelay({ attemptCount, error, retryAfter, computedValue }: RetryObject): number {
     if (computedValue === 0) return 0; // got's rules: retries used up, or not a retryable failure
+    const limit = !this.answered && WRONG_TARGET_CODES.has(error.code) ? Math.min(this.options.maxRetries, RETRIES_BEFORE_FIRST_ANSWER) : this.options.maxRetries;
+    if (attemptCount > limit) return 0;
     const cap = this.options.maxRetryWaitSeconds * 1000;
     const jitter = Math.random() * 250;
     const backoff = Math.min(2 ** (attemptCount - 1) * 500, cap) + jitter;
-    if (error.response?.statusCode !== 429) return backoff;
-    const wait = Math.min(retryAfter ?? rateLimitResetWait(error.response.headers['x-ratelimit-reset']) ?? backoff, cap) + jitter;
-    this.pauseFor(wait);
+    let wait = backoff;
+    if (error.response?.statusCode === 429) {
+      wait = Math.min(retryAfter ?? rateLimitResetWait(error.response.headers['x-ratelimit-reset']) ?? backoff, cap) + jitter;
+      this.pauseFor(wait);
+    }
+    this.warnRetry(error, attemptCount, limit, wait);
     return wait;
+  }
+
+  // Logged here, where got decides on the retry and its wait, not in its beforeRetry hook: that hook runs after the
+  // wait, which for a 429 can be target.maxRetryWaitSeconds of silence before the admin learns why.
+  private warnRetry(error: RequestError, attempt: number, limit: number, wait: number): void {
+    const call = error.options.context as unknown as CallContext;
+    const status = error.response?.statusCode;
+    const reason =
+      status === undefined
+        ? this.noAnswer(error)
+        : `answered ${status}${status === 429 ? ' (rate limited)' : ''}: ${detailOf(String(error.response?.body ?? '')) || error.response?.statusMessage || 'no detail'}`;
+    const seconds = (wait / 1000).toFixed(1);
+    const then = status === 429 ? `all SCIM calls wait ${seconds} s, then this one is sent again` : `retrying in ${seconds} s`;
+    // A server that paces us answers 429 many times a cycle: the first says so, the rest are in the report's count.
+    const level = status === 429 && this.rateLimitWarned++ > 0 ? 'debug' : 'warn';
+    log.log(level, `SCIM ${call.method} ${call.path} (${call.resource}): attempt ${attempt} of ${limit + 1} failed: ${reason}; ${then}`);
+  }
+
+  private noAnswer(error: RequestError): string {
+    return describeNoAnswer({ code: error.code, message: error.message, connected: error.timings?.connect !== undefined, answeredBefore: this.answered }, this.target);
   }
 
   private pauseFor(ms: number): void {
@@ -218,7 +259,7 @@ export class ScimTransport {
       if (status === 401 || status === 403) return new KeyRejectedError(resource, method, status, detail, keyFingerprint(this.options.token()));
       return new ScimError(resource, method, status, detail || e.response.statusMessage || '');
     }
-    if (e instanceof RequestError) return new ScimError(resource, method, undefined, `${e.code ?? 'network error'}: ${e.message}`);
+    if (e instanceof RequestError) return new ScimError(resource, method, undefined, this.noAnswer(e));
     return e instanceof Error ? e : new Error(String(e));
   }
 }

@@ -2,6 +2,7 @@ import { closeSync, fchmodSync, openSync, renameSync, rmSync, writeSync } from '
 import path from 'node:path';
 import type { Adapter } from 'lowdb';
 import { TextFile } from 'lowdb/node';
+import { describeWriteError } from './disk-advice.js';
 
 /** About this much JSON is serialized before it is written out. */
 const CHUNK_CHARS = 1 << 20;
@@ -18,6 +19,18 @@ export class SnapshotFile<T extends object> implements Adapter<T> {
     /** Top-level keys whose values are records by key, written one record at a time. */
     private readonly recordKeys: ReadonlySet<string>,
   ) {}
+
+  /**
+   * Why a save failed and what is kept meanwhile. A failed save leaves the old file whole and every journal line
+   * where it was (the rotated part stays until a save holds it), so the confirmed calls are replayed by the next
+   * run; with no file yet there is nothing to replay them onto, and the next run rebuilds from the SCIM side.
+   */
+  static writeFailure(file: string, journalFile: string, error: unknown, fileExists: boolean): string {
+    const kept = fileExists
+      ? `the calls already confirmed are kept in ${journalFile} (and ${journalFile}.saving) and the next run goes on from them`
+      : 'there is no state file yet, so the next run lists the SCIM side again and links what this run created';
+    return `state.path ${file}: ${describeWriteError(error, file)}; ${kept}`;
+  }
 
   async read(): Promise<T | null> {
     const text = await new TextFile(this.file).read();
