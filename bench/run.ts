@@ -117,7 +117,7 @@ target:
   tokenFile: scim.key
   rateLimit: { requestsPerSecond: ${rate}, concurrency: ${concurrency} }
 state: { path: state/snapshot.json }
-safety: { maxDeactivations: ${users}, maxGroupDeletions: ${groups} }
+safety: { maxDeactivations: ${users}, maxDeactivationPercent: 100, maxGroupDeletions: ${groups} }
 `,
   );
 

@@ -17,9 +17,12 @@ import { boundHeapGrowth } from './heap-growth.js';
 
 boundHeapGrowth();
 
-function loadOrExit(file: string): Config {
+/** `check` lists the config's warnings in its own report, so it asks for them not to be logged as well. */
+function loadOrExit(file: string, { logWarnings = true } = {}): Config {
   try {
-    return loadConfig(file);
+    const config = loadConfig(file);
+    if (logWarnings) for (const warning of config.warnings) log.warn(warning);
+    return config;
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(e.message + '\n');
@@ -83,7 +86,7 @@ program
   .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; fullRead?: boolean; json?: boolean }) => {
     const config = loadOrExit(opts.config);
     const { report, plan } = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState, fullRead: opts.fullRead });
-    if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan) + '\n');
+    if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan, report.guard) + '\n');
     // A dry run's JSON carries the plan itself, so a script can review the operations, not just their counts.
     const json = opts.dryRun && plan ? { ...report, plan: { operations: plan.operations, warnings: plan.warnings } } : report;
     process.stdout.write((opts.json ? JSON.stringify(json, null, 2) : renderReport(report)) + '\n');
@@ -121,7 +124,7 @@ program
     const config = loadOrExit(opts.config);
     const { report, plan, guardStops = [] } = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
     if (plan) {
-      const text = opts.format === 'json' ? renderPlanJson(plan) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan) : renderPlanTable(plan);
+      const text = opts.format === 'json' ? renderPlanJson(plan) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan) : renderPlanTable(plan, report.guard);
       if (opts.out) writeFileSync(opts.out, text);
       else process.stdout.write(text);
     }
@@ -147,7 +150,7 @@ program
   .description('bind and count the scope, try the SCIM key with one read, look at the state file; writes nothing')
   .requiredOption('-c, --config <file>', 'the YAML configuration')
   .action(async (opts: { config: string }) => {
-    const config = loadOrExit(opts.config);
+    const config = loadOrExit(opts.config, { logWarnings: false });
     const result = await runCheck(config);
     process.stdout.write(renderCheck(result) + '\n');
     process.exitCode = result.exitCode;

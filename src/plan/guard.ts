@@ -4,7 +4,7 @@ import type { Plan } from './operations.js';
 
 export interface SafetyLimits {
   maxDeactivations: number;
-  /** Optional: also hold when more than this share of the provisioned users would be deprovisioned. */
+  /** Also hold when more than this share of the provisioned users would be deprovisioned (past PERCENT_FLOOR people). */
   maxDeactivationPercent?: number;
   maxGroupDeletions: number;
   maxShrinkPercent: number;
@@ -20,12 +20,21 @@ export interface GuardStop {
   forceable: boolean;
 }
 
+/**
+ * The share rule holds nothing that deprovisions this many people or fewer: in an organization of 30, two leavers
+ * are already 6%, and a guard that holds every ordinary week is one admins learn to --force without reading.
+ */
+export const PERCENT_FLOOR = 5;
+
 export function checkSafety(plan: Plan, desired: DesiredState, snapshot: SnapshotData, limits: SafetyLimits): GuardStop[] {
   const stops: GuardStop[] = [];
   const reasons = { push: (reason: string, forceable = true) => stops.push({ reason, forceable }) };
   const provisioned = Object.values(snapshot.users).filter((u) => u.attrs.active).length;
   const inScope = desired.users.size;
-  if (provisioned > 0 && inScope === 0) {
+  const skippedUsers = desired.skipped.filter((s) => s.kind === 'user').length;
+  if (inScope === 0 && skippedUsers > 0) {
+    reasons.push(`the mapping skipped every one of the ${skippedUsers} user entries read (see the skipped entries and their reasons): check mapping.user, e.g. the attribute mapped to email`, false);
+  } else if (provisioned > 0 && inScope === 0) {
     reasons.push(`the directory returned no user in scope, but ${provisioned} users are provisioned: check source.users (base DN, filter) and the bind account's rights`, false);
   } else if (provisioned > 0) {
     const shrink = ((provisioned - inScope) / provisioned) * 100;
@@ -36,7 +45,7 @@ export function checkSafety(plan: Plan, desired: DesiredState, snapshot: Snapsho
   const deprovisions = plan.operations.filter((o) => o.kind === 'deactivateUser' || o.kind === 'deleteUser').length;
   if (deprovisions > limits.maxDeactivations) {
     reasons.push(`${deprovisions} users would be deactivated, over safety.maxDeactivations ${limits.maxDeactivations}`);
-  } else if (limits.maxDeactivationPercent !== undefined && provisioned > 0) {
+  } else if (limits.maxDeactivationPercent !== undefined && provisioned > 0 && deprovisions > PERCENT_FLOOR) {
     const share = (deprovisions / provisioned) * 100;
     if (share > limits.maxDeactivationPercent) {
       reasons.push(`${deprovisions} users would be deactivated, ${share.toFixed(1)}% of the ${provisioned} provisioned, over safety.maxDeactivationPercent ${limits.maxDeactivationPercent}%`);

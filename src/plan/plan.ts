@@ -1,6 +1,6 @@
 import type { DesiredGroup, DesiredState, UserAttributes } from '../model.js';
 import { OPTIONAL_USER_FIELDS } from '../model.js';
-import type { SnapshotData } from '../state/snapshot.js';
+import type { GroupRecord, SnapshotData, UserRecord } from '../state/snapshot.js';
 import type { FieldChange, Operation, Plan } from './operations.js';
 
 export interface PlanOptions {
@@ -27,23 +27,37 @@ export function planSync(desired: DesiredState, snapshot: SnapshotData, options:
   const warnings: string[] = [];
   const userOps: Operation[] = [];
   const deprovisionOps: Operation[] = [];
+  const takeOvers = new TakeOvers(desired, snapshot, held);
 
   for (const user of desired.users.values()) {
-    const record = snapshot.users[user.anchor];
+    let record = snapshot.users[user.anchor];
+    const takeOver = record ? undefined : takeOvers.claim(user.anchor, user.attrs);
+    if (takeOver) record = takeOver.record;
     if (!record) {
       // A disabled account that was never provisioned stays unprovisioned.
       if (user.attrs.active) userOps.push({ kind: 'createUser', anchor: user.anchor, dn: user.dn, attrs: user.attrs });
       continue;
     }
     const changes = diffUser(record.attrs, user.attrs);
-    if (changes.length === 0) continue;
+    const setExternalId = takeOver !== undefined || record.unanchored === true;
+    if (changes.length === 0 && !setExternalId) continue;
     const activeChange = changes.find((c) => c.field === 'active');
     const kind = activeChange ? (activeChange.to ? 'reactivateUser' : 'deactivateUser') : 'updateUser';
-    const op: Operation = { kind, anchor: user.anchor, dn: user.dn, id: record.id, userName: user.attrs.userName, changes, attrs: user.attrs };
+    const op: Operation = {
+      kind,
+      anchor: user.anchor,
+      dn: user.dn,
+      id: record.id,
+      userName: user.attrs.userName,
+      changes,
+      attrs: user.attrs,
+      ...(setExternalId ? { setExternalId } : {}),
+      ...(takeOver ? { takeOver: { anchor: takeOver.anchor, userName: record.attrs.userName } } : {}),
+    };
     (kind === 'deactivateUser' ? deprovisionOps : userOps).push(op);
   }
   for (const [anchor, record] of Object.entries(snapshot.users)) {
-    if (desired.users.has(anchor) || held.has(anchor) || !record.attrs.active) continue;
+    if (desired.users.has(anchor) || held.has(anchor) || takeOvers.moved.has(anchor) || !record.attrs.active) continue;
     deprovisionOps.push(
       options.deprovision === 'delete'
         ? { kind: 'deleteUser', anchor, id: record.id, userName: record.attrs.userName }
@@ -58,7 +72,7 @@ export function planSync(desired: DesiredState, snapshot: SnapshotData, options:
     );
   }
 
-  const groupOps = planGroups(desired, snapshot, held, options, warnings);
+  const groupOps = planGroups(desired, snapshot, held, options, warnings, takeOvers.moved);
   return { operations: [...userOps, ...groupOps.create, ...groupOps.membership, ...groupOps.remove, ...deprovisionOps], warnings };
 }
 
@@ -72,14 +86,49 @@ export function diffUser(pushed: UserAttributes, wanted: UserAttributes): FieldC
   return changes;
 }
 
-function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<string>, options: PlanOptions, warnings: string[]) {
+/**
+ * A person deleted and re-created in the directory has a new anchor and the same email: the account linked to the
+ * old anchor is taken over by the new one (Atlassian joins on the email, so a create would answer 409 forever).
+ * Only an old anchor that has left the scope and is not held (a skipped entry is broken, not gone) can be taken
+ * over; two entries in scope with one email stay the mapping's "skipped, two entries share an email" case.
+ */
+class TakeOvers {
+  /** Old anchor → new anchor, for the takeovers planned. */
+  readonly moved = new Map<string, string>();
+  private readonly byName = new Map<string, string>();
+
+  constructor(
+    desired: DesiredState,
+    private readonly snapshot: SnapshotData,
+    held: ReadonlySet<string>,
+  ) {
+    for (const [anchor, record] of Object.entries(snapshot.users)) {
+      if (desired.users.has(anchor) || held.has(anchor)) continue;
+      // The email is the join key; userName first, since it is what the SCIM side keeps unique.
+      for (const key of [record.attrs.email, record.attrs.userName]) if (key && !this.byName.has(key)) this.byName.set(key, anchor);
+    }
+  }
+
+  claim(newAnchor: string, attrs: UserAttributes): { anchor: string; record: UserRecord } | undefined {
+    if (this.byName.size === 0) return undefined;
+    for (const key of [attrs.userName, attrs.email]) {
+      const anchor = this.byName.get(key);
+      if (anchor === undefined || this.moved.has(anchor)) continue;
+      this.moved.set(anchor, newAnchor);
+      return { anchor, record: this.snapshot.users[anchor]! };
+    }
+    return undefined;
+  }
+}
+
+function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<string>, options: PlanOptions, warnings: string[], moved: ReadonlyMap<string, string>) {
   const create: Operation[] = [];
   const membership: Operation[] = [];
   const remove: Operation[] = [];
   const batch = options.membersPerPatch;
 
   for (const group of desired.groups.values()) {
-    const record = snapshot.groups[group.anchor];
+    const record = withMovedMembers(snapshot.groups[group.anchor], moved);
     const renamed = record && record.displayName !== group.displayName;
     if (renamed && record.displayName.toLowerCase() === group.displayName.toLowerCase()) {
       warnings.push(
@@ -107,6 +156,8 @@ function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<str
       continue;
     }
     membership.push(...membershipChanges(group, record.members, record.displayName, batch, held));
+    // Only once no retired group holds the anchor: some servers keep externalId unique, though RFC 7643 does not.
+    if (record.unanchored && !record.retired?.length) create.push({ kind: 'anchorGroup', groupAnchor: group.anchor, id: record.id, displayName: record.displayName });
   }
 
   for (const [anchor, record] of Object.entries(snapshot.groups)) {
@@ -129,6 +180,12 @@ function membershipChanges(group: DesiredGroup, current: readonly string[], disp
     ...chunk(toAdd, batch).map((members): Operation => ({ kind: 'addMembers', groupAnchor: group.anchor, displayName, members })),
     ...chunk(toRemove, batch).map((members): Operation => ({ kind: 'removeMembers', groupAnchor: group.anchor, displayName, members })),
   ];
+}
+
+/** A group's members as they will be once the planned takeovers are done (they run before any membership change). */
+function withMovedMembers(record: GroupRecord | undefined, moved: ReadonlyMap<string, string>): GroupRecord | undefined {
+  if (!record || moved.size === 0 || !record.members.some((m) => moved.has(m))) return record;
+  return { ...record, members: [...new Set(record.members.map((m) => moved.get(m) ?? m))] };
 }
 
 function chunk<T>(items: readonly T[], size: number): T[][] {

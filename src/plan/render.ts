@@ -28,7 +28,11 @@ export function planRows(plan: Plan): PlanRow[] {
           name: op.userName,
           anchor: op.anchor,
           dn: op.dn ?? '',
-          details: op.changes.map((c) => `${c.field}: ${fmt(c.from)} -> ${fmt(c.to)}`).join('; '),
+          details: [
+            ...(op.takeOver ? [`takes over the account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}): same email, new entry`] : []),
+            ...op.changes.map((c) => `${c.field}: ${fmt(c.from)} -> ${fmt(c.to)}`),
+            ...(op.setExternalId ? [`externalId -> ${fmt(op.anchor)} (linked by name so far)`] : []),
+          ].join('; '),
         };
       case 'deleteUser':
         return { action: op.kind, type: 'user', name: op.userName, anchor: op.anchor, dn: '', details: 'SCIM record deleted (target.deprovision: delete)' };
@@ -46,6 +50,8 @@ export function planRows(plan: Plan): PlanRow[] {
         return { action: op.kind, type: 'group', name: op.displayName, anchor: op.groupAnchor, dn: '', details: `${op.members.length} members` };
       case 'deleteGroup':
         return { action: op.kind, type: 'group', name: op.displayName, anchor: op.groupAnchor, dn: '', details: op.reason };
+      case 'anchorGroup':
+        return { action: op.kind, type: 'group', name: op.displayName, anchor: op.groupAnchor, dn: '', details: `externalId -> ${fmt(op.groupAnchor)} (linked by name so far)` };
     }
   });
 }
@@ -65,14 +71,22 @@ export function renderPlanCsv(plan: Plan): string {
   return [CSV_COLUMNS.join(','), ...planRows(plan).map((r) => CSV_COLUMNS.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
 }
 
-export function renderPlanTable(plan: Plan): string {
+/**
+ * `guard`: what holds the cycle (the report's guard lines). A held plan never reads "No changes": with every user
+ * skipped, or the directory read empty, the plan is empty exactly because the guard holds what it would do.
+ */
+export function renderPlanTable(plan: Plan, guard: readonly string[] = []): string {
   const rows = planRows(plan);
-  if (rows.length === 0) return 'No changes: the SCIM side already matches the directory.\n' + plan.warnings.map((w) => `warning: ${w}\n`).join('');
+  const held = guard.map((g) => `HELD by a safety guard: ${g}\n`).join('');
+  if (rows.length === 0) {
+    const head = guard.length ? 'No operations planned, and the cycle is held: the SCIM side may well NOT match the directory.\n' : 'No changes: the SCIM side already matches the directory.\n';
+    return head + held + plan.warnings.map((w) => `warning: ${w}\n`).join('');
+  }
   const widths = { action: 14, type: 5, name: 32 };
   const lines = [
     `${'ACTION'.padEnd(widths.action)} ${'TYPE'.padEnd(widths.type)} ${'NAME'.padEnd(widths.name)} DETAILS`,
     ...rows.map((r) => `${r.action.padEnd(widths.action)} ${r.type.padEnd(widths.type)} ${r.name.padEnd(widths.name)} ${r.details}`),
   ];
   for (const w of plan.warnings) lines.push(`warning: ${w}`);
-  return lines.join('\n') + '\n';
+  return held + lines.join('\n') + '\n';
 }

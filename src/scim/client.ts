@@ -25,8 +25,10 @@ export class ScimClient {
     return page.body?.Resources?.[0];
   }
 
-  async patchUser(id: string, operations: PatchOperation[], label: string): Promise<void> {
-    await this.transport.request('PATCH', `/Users/${encodeURIComponent(id)}`, label, { schemas: [SCHEMA_PATCH], Operations: operations });
+  /** The user as the server answers it (200 with the resource), or undefined for a 204. */
+  async patchUser(id: string, operations: PatchOperation[], label: string): Promise<ScimUser | undefined> {
+    const answer = await this.transport.request<ScimUser | undefined>('PATCH', `/Users/${encodeURIComponent(id)}`, label, { schemas: [SCHEMA_PATCH], Operations: operations });
+    return typeof answer.body === 'object' && answer.body !== null ? answer.body : undefined;
   }
 
   async deleteUser(id: string, label: string): Promise<void> {
@@ -51,6 +53,10 @@ export class ScimClient {
 
   async removeMembers(groupId: string, memberIds: readonly string[], label: string): Promise<void> {
     await this.patchGroup(groupId, removeMemberOperations(memberIds), label);
+  }
+
+  async setGroupExternalId(id: string, externalId: string, label: string): Promise<void> {
+    await this.patchGroup(id, [{ op: 'replace', path: 'externalId', value: externalId }], label);
   }
 
   async deleteGroup(id: string, label: string): Promise<void> {

@@ -1,5 +1,6 @@
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import type { GroupRecord, SnapshotData, UserRecord } from './snapshot.js';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { describeWriteError } from './disk-advice.js';
+import { StateError, type GroupRecord, type SnapshotData, type UserRecord } from './snapshot.js';
 
 // The snapshot file is rewritten whole, so it is written only every few hundred calls, and a large one not even at
 // the end of every cycle (Snapshot.saveAtCycleEnd). In between, each confirmed call is appended here as one line,
@@ -17,6 +18,8 @@ export type JournalEntry =
   | { g: string; remove: string[] }
   /** A user left SCIM for good (deleteUser): drop it from every group. */
   | { purge: string }
+  /** A re-created person's new anchor took over the old one's account: memberships move with it. */
+  | { mv: string; to: string }
   | { intent: CreateKind; a: string }
   | { settled: CreateKind; a: string };
 
@@ -29,6 +32,12 @@ export function applyEntry(data: SnapshotData, e: JournalEntry, pending: Set<str
   if ('intent' in e) pending.add(`${e.intent}:${e.a}`);
   else if ('settled' in e) pending.delete(`${e.settled}:${e.a}`);
   else if ('purge' in e) purgeMembers(data, new Set([e.purge]));
+  else if ('mv' in e) {
+    for (const g of Object.values(data.groups)) {
+      if (!g.members.includes(e.mv)) continue;
+      g.members = [...new Set(g.members.map((m) => (m === e.mv ? e.to : m)))];
+    }
+  }
   else if ('u' in e) {
     if (e.r) data.users[e.u] = e.r;
     else delete data.users[e.u];
@@ -81,7 +90,7 @@ export function replayJournal(file: string, data: SnapshotData): { pending: Set<
       }
       if ('purge' in entry) purged.add(entry.purge);
       else {
-        if ('g' in entry) purge();
+        if ('g' in entry || 'mv' in entry) purge();
         applyEntry(data, entry, pending);
       }
       entries++;
@@ -109,10 +118,28 @@ export class Journal {
     return this.lines;
   }
 
+  /**
+   * A line that cannot be written (disk full) is not written at all, and throws a StateError that says what it
+   * means: an intent fails before its create is sent; any other entry fails after its SCIM call was confirmed, and
+   * the change is then only in memory, in the next save of the snapshot if one succeeds.
+   */
   append(entry: JournalEntry): void {
-    this.fd ??= openSync(this.file, 'a', 0o600);
-    writeSync(this.fd, JSON.stringify(entry) + '\n');
+    try {
+      this.write(entry);
+    } catch (e) {
+      const statePath = this.file.replace(/\.journal$/, '');
+      const consequence =
+        'intent' in entry
+          ? `a create of ${entry.intent} ${entry.a} was not sent, since it could not first be recorded in ${this.file}: ${describeWriteError(e, this.file)}; a later cycle sends it`
+          : `a change the SCIM side confirmed could not be recorded in ${this.file}: ${describeWriteError(e, this.file)}; unless a later save of the snapshot in this run succeeds, the next run makes that change again, which is safe (a user or group that exists already is found and linked, not created twice)`;
+      throw new StateError(`state.path ${statePath}: ${consequence}`);
+    }
     this.lines++;
+  }
+
+  private write(entry: JournalEntry): void {
+    this.fd ??= openSync(this.file, 'a', 0o600);
+    writeWhole(this.fd, JSON.stringify(entry) + '\n');
   }
 
   /**
@@ -125,14 +152,16 @@ export class Journal {
     const rotated = rotatedFileFor(this.file);
     if (existsSync(this.file)) {
       // A previous save failed and left its rotated part: keep both, in order.
-      if (existsSync(rotated)) appendFileSync(rotated, readFileSync(this.file));
+      if (existsSync(rotated)) appendWholeFile(rotated, readFileSync(this.file));
       else renameSync(this.file, rotated);
       rmSync(this.file, { force: true });
     }
     this.lines = 0;
+    // Written raw: a failure here fails the save, whose own message says what is kept (the rotated part is).
     for (const key of stillPending) {
       const at = key.indexOf(':');
-      this.append({ intent: key.slice(0, at) as CreateKind, a: key.slice(at + 1) });
+      this.write({ intent: key.slice(0, at) as CreateKind, a: key.slice(at + 1) });
+      this.lines++;
     }
   }
 
@@ -151,5 +180,36 @@ export class Journal {
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+/**
+ * Writes all of the text or none of it. A disk that fills up mid-line takes part of it (a short write) and refuses
+ * the rest; that part is cut off again: replay of a journal file stops at its first line that does not parse, and a
+ * whole line appended after a torn one would be glued to it and lost, with every line after it.
+ */
+function writeWhole(fd: number, text: string | Buffer): void {
+  const data = typeof text === 'string' ? Buffer.from(text) : text;
+  let written = 0;
+  try {
+    while (written < data.length) written += writeSync(fd, data, written, data.length - written);
+  } catch (e) {
+    if (written > 0) {
+      try {
+        ftruncateSync(fd, fstatSync(fd).size - written);
+      } catch {
+        // The torn line stays; replay then stops there, as after a kill in mid-write.
+      }
+    }
+    throw e;
+  }
+}
+
+function appendWholeFile(file: string, data: Buffer): void {
+  const fd = openSync(file, 'a', 0o600);
+  try {
+    writeWhole(fd, data);
+  } finally {
+    closeSync(fd);
   }
 }

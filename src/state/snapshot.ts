@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Low } from 'lowdb';
 import type { UserAttributes } from '../model.js';
 import { log } from '../log.js';
+import { version } from '../version.js';
 import { SnapshotFile } from './snapshot-file.js';
 import { applyEntry, Journal, journalFileFor, replayJournal, type CreateKind, type JournalEntry } from './journal.js';
 
@@ -11,6 +12,11 @@ import { applyEntry, Journal, journalFileFor, replayJournal, type CreateKind, ty
 export interface UserRecord {
   id: string;
   attrs: UserAttributes;
+  /**
+   * Linked by userName or email, and the SCIM side's externalId is not (yet) the anchor: the next plan writes it,
+   * so that a later loss of the snapshot links the account by anchor even after its email changed.
+   */
+  unanchored?: true;
 }
 
 export interface RetiredGroup {
@@ -28,10 +34,25 @@ export interface GroupRecord {
    * group holds the members. Kept here so a crash between the two steps still ends with the old group deleted.
    */
   retired?: RetiredGroup[];
+  /** Linked by name (or created without it during a rename): its externalId is written once no retired group holds it. */
+  unanchored?: true;
+}
+
+/** The state file's format. Older ones are migrated when opened (see migrate); newer ones are refused. */
+export const STATE_VERSION = 2;
+
+/** Which SCIM directory the records belong to: their ids mean nothing on another one. */
+export interface StateTarget {
+  /** target.url as it was when the snapshot was made. */
+  url: string;
 }
 
 export interface SnapshotData {
-  version: 1;
+  version: typeof STATE_VERSION;
+  /** The ldap-scim version that last wrote the file, to name it when a newer file is refused. */
+  writtenBy?: string;
+  /** Absent only in a file of version 1 until the first cycle records the target it runs against. */
+  target?: StateTarget;
   users: Record<string, UserRecord>;
   groups: Record<string, GroupRecord>;
   updatedAt?: string;
@@ -44,7 +65,41 @@ const FOLD_FRACTION = 10;
 
 const RECORD_KEYS = new Set(['users', 'groups']);
 
-export const emptySnapshot = (): SnapshotData => ({ version: 1, users: {}, groups: {} });
+export const emptySnapshot = (): SnapshotData => ({ version: STATE_VERSION, users: {}, groups: {} });
+
+/**
+ * What names one SCIM directory in target.url: host, port and path. The scheme is left out (a move from http to
+ * https behind the same name is the same directory), and so are a trailing slash and the case of the host.
+ */
+export function targetIdentity(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host.toLowerCase()}${u.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return url.replace(/\/+$/, '');
+  }
+}
+
+/**
+ * Brings a parsed state file to this version, or says why it cannot be used. Version 1 (ldap-scim 0.1.0 before
+ * December 2026) differs only in recording no target: it is taken as written for the target in use.
+ */
+export function migrateSnapshot(raw: unknown, file: string): { data: SnapshotData; migratedFrom?: number } {
+  const data = raw as Partial<SnapshotData> & { version?: unknown } | null;
+  const fresh = `move it away and run sync --rebuild-state to build a new one from the SCIM side`;
+  if (!data || typeof data !== 'object' || typeof data.users !== 'object' || typeof data.groups !== 'object' || typeof data.version !== 'number') {
+    throw new StateError(`the state file ${file} is not an ldap-scim snapshot: ${fresh}`);
+  }
+  if (data.version > STATE_VERSION) {
+    throw new StateError(
+      `the state file ${file} was written by ${data.writtenBy ? `ldap-scim ${data.writtenBy}` : 'a newer ldap-scim'} (state version ${data.version}); ` +
+        `this is ldap-scim ${version}, which reads state versions 1 to ${STATE_VERSION}: run that version or a newer one, or ${fresh}`,
+    );
+  }
+  if (data.version === STATE_VERSION) return { data: data as SnapshotData };
+  if (data.version === 1) return { data: { ...(data as Omit<SnapshotData, 'version'>), version: STATE_VERSION }, migratedFrom: 1 };
+  throw new StateError(`the state file ${file} has state version ${data.version}, which no ldap-scim wrote: ${fresh}`);
+}
 
 /** The state file cannot be read or written: stops the cycle before any SCIM write (exit 1), naming state.path. */
 export class StateError extends Error {
@@ -99,10 +154,12 @@ export class Snapshot {
     private readonly pending: Set<string>,
     /** Journal lines replayed over the file. */
     replayedEntries: number,
+    /** An older file: rewritten at the next save, however large, so that it is migrated in place. */
+    private mustRewrite: boolean,
   ) {
     this.journal = new Journal(journalFileFor(file), replayedEntries);
     this.onDisk = existed;
-    this.dirty = !existed || replayedEntries > 0;
+    this.dirty = !existed || replayedEntries > 0 || mustRewrite;
   }
 
   /** Whether a state file is there, as open() will find it (without reading it). */
@@ -121,14 +178,18 @@ export class Snapshot {
     const db = new Low<SnapshotData>(new SnapshotFile<SnapshotData>(file, RECORD_KEYS), emptySnapshot());
     let pending = new Set<string>();
     let replayedEntries = 0;
+    let migratedFrom: number | undefined;
     if (existed) {
       try {
         await db.read();
       } catch (e) {
         throw new StateError(`the state file ${file} is not readable JSON (${(e as Error).message}); move it away and run sync --rebuild-state`);
       }
-      if (db.data?.version !== 1 || typeof db.data.users !== 'object' || typeof db.data.groups !== 'object') {
-        throw new StateError(`the state file ${file} is not an ldap-scim snapshot (version 1); move it away and run sync --rebuild-state`);
+      const migrated = migrateSnapshot(db.data, file);
+      db.data = migrated.data;
+      if (migrated.migratedFrom !== undefined) {
+        migratedFrom = migrated.migratedFrom;
+        log.info(`the state file ${file} is of state version ${migratedFrom}: it is rewritten as version ${STATE_VERSION} at the next save`);
       }
       const replayed = replayJournal(journalFileFor(file), db.data);
       pending = replayed.pending;
@@ -138,11 +199,38 @@ export class Snapshot {
       if (pending.size) log.info(`${pending.size} creates sent by a run that ended before their answer came will be looked up before anything is sent again (${journalFileFor(file)})`);
       if (replayedEntries) log.debug(`replayed ${replayedEntries} journal entries from ${journalFileFor(file)} (changes confirmed since the snapshot file was written)`);
     }
-    return new Snapshot(db, file, existed, pending, replayedEntries);
+    return new Snapshot(db, file, existed, pending, replayedEntries, migratedFrom !== undefined);
   }
 
   get data(): SnapshotData {
     return this.db.data;
+  }
+
+  /**
+   * The SCIM directory this state belongs to, or a reason to stop: ids recorded for one directory mean nothing on
+   * another, and a plan made against them would report "already matches" while the other stays empty. A file that
+   * recorded no target (state version 1) takes the one in use.
+   */
+  targetProblem(url: string): string | undefined {
+    const recorded = this.data.target;
+    if (!recorded) {
+      this.adoptTarget(url);
+      return undefined;
+    }
+    if (targetIdentity(recorded.url) === targetIdentity(url)) return undefined;
+    return (
+      `the state file ${this.file} belongs to the SCIM directory ${recorded.url}, but target.url is now ${url}: ` +
+      `its ids mean nothing there. Give each SCIM directory its own state.path, or, to move this connector to the new directory, run sync --rebuild-state ` +
+      `(it lists the new directory and links what it holds; nothing is deprovisioned)`
+    );
+  }
+
+  /** Records the SCIM directory the records belong to (saved with the next write). */
+  adoptTarget(url: string): void {
+    if (this.data.target?.url === url) return;
+    this.data.target = { url };
+    this.dirty = true;
+    this.mustRewrite = true;
   }
 
   /** After a rebuild from the SCIM side: journaled changes and announced creates no longer apply. */
@@ -186,6 +274,20 @@ export class Snapshot {
     this.record(entry);
   }
 
+  /**
+   * A person re-created in the directory took over the account of the old entry: the record and every group
+   * membership move to the new anchor.
+   */
+  moveUser(from: string, to: string, record: UserRecord): void {
+    delete this.data.users[from];
+    this.data.users[to] = record;
+    const entry = { mv: from, to };
+    applyEntry(this.data, entry, this.pending);
+    this.record({ u: from, r: null });
+    this.record({ u: to, r: record });
+    this.record(entry);
+  }
+
   /** A user removed from the SCIM side altogether is a member of no group any more. */
   purgeMember(anchor: string): void {
     applyEntry(this.data, { purge: anchor }, this.pending);
@@ -219,7 +321,7 @@ export class Snapshot {
     if (!this.dirty) return false;
     // Counted only when there is something to save: Object.keys of 150,000 users takes about 50 ms.
     const records = Object.keys(this.data.users).length + Object.keys(this.data.groups).length;
-    const journalSuffices = this.onDisk && !this.journalStale && records > REWRITE_ALWAYS && this.journal.entries * FOLD_FRACTION < records;
+    const journalSuffices = this.onDisk && !this.journalStale && !this.mustRewrite && records > REWRITE_ALWAYS && this.journal.entries * FOLD_FRACTION < records;
     if (journalSuffices) return false;
     await this.save();
     return true;
@@ -245,15 +347,17 @@ export class Snapshot {
     try {
       await mkdir(path.dirname(this.file), { recursive: true });
       this.db.data.updatedAt = new Date().toISOString();
+      this.db.data.writtenBy = version;
       this.dropStaleJournal();
       // No await between the two: the snapshot is serialized at the start of write(), exactly what was rotated.
       this.journal.rotate(this.pending);
       await this.db.write();
       this.onDisk = true;
+      this.mustRewrite = false;
       this.journal.dropRotated();
     } catch (e) {
       this.dirty = true;
-      throw new StateError(`state.path ${this.file}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new StateError(SnapshotFile.writeFailure(this.file, journalFileFor(this.file), e, this.onDisk));
     }
   }
 

@@ -3,7 +3,8 @@ import { diffUser } from '../plan/plan.js';
 import type { Operation, OperationKind } from '../plan/operations.js';
 import type { ScimClient } from '../scim/client.js';
 import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
-import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type ScimGroup, type ScimUser } from '../scim/resources.js';
+import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type PatchOperation, type ScimGroup, type ScimUser } from '../scim/resources.js';
+import { ScimUserIndex, type ListedUser } from './rebuild.js';
 import type { GroupRecord, Snapshot, UserRecord } from '../state/snapshot.js';
 import { log } from '../log.js';
 import { Progress } from '../progress.js';
@@ -38,6 +39,7 @@ const PHASE: Record<OperationKind, number> = {
   addMembers: 2,
   removeMembers: 2,
   deleteGroup: 3,
+  anchorGroup: 3,
   deactivateUser: 4,
   deleteUser: 4,
 };
@@ -172,7 +174,7 @@ class Applier {
       case 'updateUser':
       case 'reactivateUser':
       case 'deactivateUser':
-        return this.updateUser(op.anchor, op.id, op.changes, op.attrs, labelOf(op));
+        return this.updateUser(op, labelOf(op));
       case 'deleteUser':
         await this.ctx.client.deleteUser(op.id, labelOf(op));
         this.forgetUser(op.anchor);
@@ -186,6 +188,9 @@ class Applier {
         return this.changeMembers(op.groupAnchor, op.members, 'remove', labelOf(op));
       case 'deleteGroup':
         return this.deleteGroup(op);
+      case 'anchorGroup':
+        await this.anchorGroup(op.groupAnchor, op.id, labelOf(op));
+        return true;
     }
   }
 
@@ -212,41 +217,101 @@ class Applier {
         if (definitelyNotCreated(e)) snapshot.settleCreate('user', anchor);
         throw e;
       }
-      const existing = await this.findUser(anchor, attrs.userName, label);
-      if (!existing) throw new ScimError(label, 'POST', 409, `${e.detail}; and no user with externalId ${anchor} or userName ${attrs.userName} could be found to link`);
+      const existing = (await this.findUser(anchor, attrs.userName, label)) ?? (await this.listedUser(anchor, attrs));
+      if (!existing) {
+        throw new ScimError(
+          label,
+          'POST',
+          409,
+          `${e.detail}; and no user with externalId ${anchor}, userName ${attrs.userName} or email ${attrs.email} is listed on the SCIM side to link: ` +
+            `the conflict is with an account this directory cannot see (another directory's, or a deleted one the server still keeps)`,
+        );
+      }
       await this.linkExistingUser(anchor, existing, attrs, label, e.detail);
     }
     snapshot.settleCreate('user', anchor);
   }
 
-  private async linkExistingUser(anchor: string, existing: ScimUser, attrs: UserAttributes, label: string, why: string): Promise<void> {
+  private async linkExistingUser(anchor: string, existing: ListedUser, attrs: UserAttributes, label: string, why: string): Promise<void> {
     const owner = this.ownerOf(existing.id);
-    if (owner !== undefined && owner !== anchor) throw new ScimError(label, 'POST', 409, `${why}; the existing SCIM user ${existing.id} is already linked to directory entry ${owner}`);
+    if (owner !== undefined && owner !== anchor) {
+      throw new ScimError(
+        label,
+        'POST',
+        409,
+        `${why}; the existing SCIM user ${existing.id} is linked to directory entry ${owner} (${this.data.users[owner]?.attrs.userName ?? 'unknown'}). ` +
+          `If that entry was deleted and this one made again, the account moves to this one once a full read finds the old entry gone; ` +
+          `if both are in scope, two entries claim one email or userName`,
+      );
+    }
     await this.linkUser(anchor, existing, attrs, label);
   }
 
-  private async findUser(anchor: string, userName: string, label: string): Promise<ScimUser | undefined> {
-    return (await this.ctx.client.findUser('externalId', anchor, label)) ?? (await this.ctx.client.findUser('userName', userName, label));
+  private async findUser(anchor: string, userName: string, label: string): Promise<ListedUser | undefined> {
+    const found = (await this.ctx.client.findUser('externalId', anchor, label)) ?? (await this.ctx.client.findUser('userName', userName, label));
+    return found && { id: found.id, ...(found.externalId ? { externalId: found.externalId } : {}), attrs: attrsFromScimUser(found, this.ctx.managedFields) };
+  }
+
+  /** The whole listing, made at most once a cycle, for a 409 the server's filter did not explain. */
+  private listing: Promise<ScimUserIndex> | undefined;
+
+  private async listedUser(anchor: string, attrs: UserAttributes): Promise<ListedUser | undefined> {
+    this.listing ??= ScimUserIndex.list(this.ctx.client, this.ctx.managedFields);
+    const index = await this.listing;
+    return index.candidates(anchor, attrs.userName, attrs.email).find((c) => c !== undefined);
   }
 
   /** Adopts an existing SCIM user for this anchor, patching only where it differs from the directory. */
-  private async linkUser(anchor: string, existing: ScimUser, attrs: UserAttributes, label: string): Promise<void> {
-    const operations = userPatchOperations(diffUser(attrsFromScimUser(existing, this.ctx.managedFields), attrs));
-    if (existing.externalId !== anchor) operations.push({ op: 'replace', path: 'externalId', value: anchor });
-    if (operations.length) await this.ctx.client.patchUser(existing.id, operations, label);
+  private async linkUser(anchor: string, existing: ListedUser, attrs: UserAttributes, label: string): Promise<void> {
+    const operations = userPatchOperations(diffUser(existing.attrs, attrs));
+    const anchorOp = existing.externalId !== anchor;
+    if (operations.length || anchorOp) await this.patchUser(existing.id, operations, anchorOp ? anchor : undefined, label);
     this.setUser(anchor, { id: existing.id, attrs });
     log.info(`linked existing SCIM user ${existing.id} to ${label}`);
   }
 
-  private async updateUser(anchor: string, id: string, changes: Parameters<typeof userPatchOperations>[0], attrs: UserAttributes, label: string): Promise<boolean> {
+  /**
+   * A PATCH of the changed fields and, for an account linked by name, of its externalId. A server may refuse or
+   * ignore the externalId (Atlassian documents no update of it): that is said once, and never retried in a loop.
+   */
+  private async patchUser(id: string, operations: PatchOperation[], externalId: string | undefined, label: string): Promise<void> {
+    if (externalId === undefined) {
+      await this.ctx.client.patchUser(id, operations, label);
+      return;
+    }
+    let answer: ScimUser | undefined;
     try {
-      await this.ctx.client.patchUser(id, userPatchOperations(changes), label);
-      this.setUser(anchor, { id, attrs });
+      answer = await this.ctx.client.patchUser(id, [...operations, { op: 'replace', path: 'externalId', value: externalId }], label);
+    } catch (e) {
+      if (!(e instanceof ScimError) || e.status === undefined || e.status < 400 || e.status >= 500 || e.status === 404 || e instanceof KeyRejectedError) throw e;
+      log.warn(`${label}: the SCIM server refused its externalId ${externalId} (${e.status} ${e.detail}); the account stays linked by name`);
+      if (operations.length) await this.ctx.client.patchUser(id, operations, label);
+      return;
+    }
+    if (answer?.externalId !== undefined && answer.externalId !== externalId) {
+      log.warn(`${label}: the SCIM server kept externalId ${answer.externalId} instead of ${externalId}; the account stays linked by name`);
+    }
+  }
+
+  private async updateUser(op: Extract<Operation, { kind: 'updateUser' | 'reactivateUser' | 'deactivateUser' }>, label: string): Promise<boolean> {
+    const { anchor, id, attrs } = op;
+    try {
+      await this.patchUser(id, userPatchOperations(op.changes), op.setExternalId ? anchor : undefined, label);
+      if (op.takeOver) {
+        this.ownerIndex?.delete(id);
+        this.ctx.snapshot.moveUser(op.takeOver.anchor, anchor, { id, attrs });
+        this.ownerIndex?.set(id, anchor);
+        log.info(`${label} took over SCIM user ${id} from the deleted directory entry ${op.takeOver.anchor} (${op.takeOver.userName}): same email, new entry`);
+      } else this.setUser(anchor, { id, attrs });
       return true;
     } catch (e) {
       if (!(e instanceof ScimError) || e.status !== 404) throw e;
     }
     // 404: the SCIM record was removed behind our back (e.g. deleted in Atlassian Administration).
+    if (op.takeOver) {
+      this.forgetUser(op.takeOver.anchor);
+      this.ctx.snapshot.purgeMember(op.takeOver.anchor);
+    }
     const existing = await this.findUser(anchor, attrs.userName, label);
     if (existing) {
       await this.linkUser(anchor, existing, attrs, label);
@@ -291,7 +356,7 @@ class Applier {
         const externalId = retired.length ? undefined : op.anchor;
         const created = await this.ctx.client.createGroup(groupPayload(externalId, op.displayName, members.ids), label);
         if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
-        record = { id: created.id, displayName: op.displayName, members: members.anchors };
+        record = { id: created.id, displayName: op.displayName, members: members.anchors, ...(externalId ? {} : { unanchored: true as const }) };
       } catch (e) {
         if (!(e instanceof ScimError) || e.status !== 409) {
           if (definitelyNotCreated(e)) snapshot.settleCreate('group', op.anchor);
@@ -325,7 +390,7 @@ class Applier {
     }
     const members = (existing.members ?? []).flatMap((m) => this.ownerOf(m.value) ?? []);
     log.info(`linked existing SCIM group ${existing.id} to ${label}`);
-    return { id: existing.id, displayName, members };
+    return { id: existing.id, displayName, members, ...(existing.externalId !== anchor ? { unanchored: true as const } : {}) };
   }
 
   private async changeMembers(groupAnchor: string, anchors: readonly string[], how: 'add' | 'remove', label: string): Promise<boolean> {
@@ -347,6 +412,21 @@ class Applier {
     return ids.length > 0;
   }
 
+  /** Writes the anchor as the group's externalId. A server that refuses it is told once, not asked every cycle. */
+  private async anchorGroup(groupAnchor: string, id: string, label: string): Promise<void> {
+    try {
+      await this.ctx.client.setGroupExternalId(id, groupAnchor, label);
+    } catch (e) {
+      if (!(e instanceof ScimError) || e instanceof KeyRejectedError || e.status === undefined || e.status >= 500 || e.status === 404 || e.status === 429) throw e;
+      log.warn(`${label}: the SCIM server refused its externalId ${groupAnchor} (${e.status} ${e.detail}); the group stays linked by name`);
+    }
+    const record = this.data.groups[groupAnchor];
+    if (record?.id === id && record.unanchored) {
+      const { unanchored: _, ...rest } = record;
+      this.ctx.snapshot.setGroup(groupAnchor, rest);
+    }
+  }
+
   private async deleteGroup(op: Extract<Operation, { kind: 'deleteGroup' }>): Promise<boolean> {
     const record = this.data.groups[op.groupAnchor];
     if (op.reason === 'renamed') {
@@ -356,6 +436,14 @@ class Applier {
       const retired = record.retired.filter((r) => r.id !== op.id);
       const { retired: _, ...rest } = record;
       this.ctx.snapshot.setGroup(op.groupAnchor, retired.length ? { ...rest, retired } : rest);
+      // The old group held the anchor; now the new one can carry it, so that a lost snapshot links it by anchor
+      // and a second rename leaves no orphan. If this fails, the next plan asks again (anchorGroup).
+      if (!retired.length && rest.unanchored) {
+        await this.anchorGroup(op.groupAnchor, rest.id, `group "${rest.displayName}"`).catch((e: unknown) => {
+          if (e instanceof KeyRejectedError) throw e;
+          log.warn(`group "${rest.displayName}": its externalId could not be written yet (${(e as Error).message}); the next cycle tries again`);
+        });
+      }
       return true;
     }
     await this.ctx.client.deleteGroup(op.id, labelOf(op));
@@ -385,6 +473,7 @@ export function labelOf(op: Operation): string {
     case 'addMembers':
     case 'removeMembers':
     case 'deleteGroup':
+    case 'anchorGroup':
       return `group "${op.displayName}"`;
   }
 }

@@ -4,12 +4,25 @@ import { keyFingerprint } from '../scim/key-fingerprint.js';
 import { KeyRejectedError } from '../scim/errors.js';
 import { Snapshot, stateWritableProblem } from '../state/snapshot.js';
 import { loadDirectoryMemory } from '../state/directory-memory.js';
-import { EXIT, scimClientFor } from './cycle.js';
+import { EXIT, scimClientFor, scimSideLost } from './cycle.js';
+import type { Skip } from '../model.js';
 
 export interface CheckLine {
-  what: 'directory' | 'scim' | 'state';
+  what: 'config' | 'directory' | 'mapping' | 'scim' | 'state';
   ok: boolean;
+  /** Works, but an admin should look (printed WARN, the exit code stays 0). */
+  warn?: boolean;
   text: string;
+}
+
+/** Above this share of skipped user entries, check warns: a few broken entries are normal, a tenth is a mapping. */
+const SKIPPED_WARN_SHARE = 0.1;
+
+function commonestReason(skipped: readonly Skip[]): string {
+  const counts = new Map<string, number>();
+  for (const s of skipped) if (s.kind === 'user') counts.set(s.reason, (counts.get(s.reason) ?? 0) + 1);
+  const [reason, n] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? ['', 0];
+  return `The commonest reason (${n}): ${reason}`;
 }
 
 export interface CheckResult {
@@ -22,7 +35,7 @@ export interface CheckResult {
  * reads the scope, makes one read call with the key, and looks at the state file. It writes nothing anywhere.
  */
 export async function runCheck(config: Config): Promise<CheckResult> {
-  const lines: CheckLine[] = [];
+  const lines: CheckLine[] = config.warnings.map((text) => ({ what: 'config', ok: true, warn: true, text }));
   let exitCode: number = EXIT.ok;
 
   try {
@@ -35,9 +48,16 @@ export async function runCheck(config: Config): Promise<CheckResult> {
         `${desired.users.size} users and ${desired.groups.size} groups would be synced, ${desired.skipped.length} entries skipped` +
         (desired.skipped.length ? ` (see \`plan\` for the reasons)` : ''),
     });
+    const skippedUsers = desired.skipped.filter((s) => s.kind === 'user').length;
     if (counts.userEntries === 0) {
       lines.push({ what: 'directory', ok: false, text: `no user entry matches ${config.source.usersFilter} under ${config.source.users.baseDn}: check source.users` });
       exitCode = EXIT.failed;
+    } else if (desired.users.size === 0 && skippedUsers > 0) {
+      lines.push({ what: 'mapping', ok: false, text: `the mapping skipped every one of the ${skippedUsers} user entries: nothing would be synced. ${commonestReason(desired.skipped)}; check mapping.user` });
+      exitCode = EXIT.failed;
+    } else if (skippedUsers / (skippedUsers + desired.users.size) > SKIPPED_WARN_SHARE) {
+      const share = ((100 * skippedUsers) / (skippedUsers + desired.users.size)).toFixed(0);
+      lines.push({ what: 'mapping', ok: true, warn: true, text: `${skippedUsers} of ${skippedUsers + desired.users.size} user entries (${share}%) are skipped. ${commonestReason(desired.skipped)}; see \`plan\` for each` });
     }
   } catch (e) {
     lines.push({ what: 'directory', ok: false, text: (e as Error).message });
@@ -46,8 +66,10 @@ export async function runCheck(config: Config): Promise<CheckResult> {
 
   const client = scimClientFor(config);
   const fingerprint = keyFingerprint(config.target.token);
+  let scimUsers: number | undefined;
   try {
     const total = await client.countUsers('key check');
+    scimUsers = total;
     lines.push({ what: 'scim', ok: true, text: `${config.target.url} accepted the API key (${fingerprint}); it holds ${total ?? 'an unknown number of'} users` });
   } catch (e) {
     lines.push({ what: 'scim', ok: false, text: (e as Error).message });
@@ -69,6 +91,10 @@ export async function runCheck(config: Config): Promise<CheckResult> {
         ? `; delta reads: ${memory.deltasSinceFullRead} since the last full read (${memory.lastFullReadAt}); a full read every ${config.source.delta.fullReadEvery} cycles`
         : '; delta reads: the next cycle reads the whole scope (nothing to continue from yet)';
     }
+    const mismatch = snapshot.existed ? snapshot.targetProblem(config.target.url) : undefined;
+    const lost = snapshot.existed ? scimSideLost(scimUsers, snapshot.data, config.target.url) : undefined;
+    if (mismatch || lost?.stop) throw new Error(`a sync would stop before writing: ${mismatch ?? lost?.stop}`);
+    if (lost?.rebuild) lines.push({ what: 'state', ok: true, warn: true, text: lost.rebuild.replace('is rebuilt', 'would be rebuilt by the next sync') });
     lines.push({
       what: 'state',
       ok: true,
@@ -85,5 +111,5 @@ export async function runCheck(config: Config): Promise<CheckResult> {
 }
 
 export function renderCheck(result: CheckResult): string {
-  return result.lines.map((l) => `${l.ok ? 'ok  ' : 'FAIL'} ${l.what.padEnd(9)} ${l.text}`).join('\n');
+  return result.lines.map((l) => `${!l.ok ? 'FAIL' : l.warn ? 'WARN' : 'ok  '} ${l.what.padEnd(9)} ${l.text}`).join('\n');
 }

@@ -59,6 +59,25 @@ function leaversOf(read: DirectoryRead, memory: DirectoryMemory | undefined, des
   return Object.keys(snapshot.users).filter((anchor) => stillActive(anchor) && !held.has(anchor));
 }
 
+/**
+ * The SCIM side holds fewer users than the snapshot links (deactivated ones included: they stay listed). None at
+ * all is a directory emptied, reset, or another one behind the same URL: a plan made from the snapshot would say
+ * "already matches" while it stays empty, so the cycle stops. Some fewer is accounts deleted in Atlassian
+ * Administration: the snapshot is rebuilt by listing, which never deprovisions, and the plan re-creates them.
+ */
+export function scimSideLost(total: number | undefined, snapshot: SnapshotData, url: string): { stop?: string; rebuild?: string } | undefined {
+  const linked = Object.keys(snapshot.users).length;
+  if (total === undefined || linked === 0 || total >= linked) return undefined;
+  if (total === 0) {
+    return {
+      stop:
+        `the SCIM directory at ${url} holds no users, but the state file links ${linked}: it was emptied or reset, or target.url names another directory. ` +
+        `If it is meant to be provisioned afresh, run sync --rebuild-state; otherwise check target.url`,
+    };
+  }
+  return { rebuild: `the SCIM directory at ${url} holds ${total} users, but the state file links ${linked}: accounts were deleted there; the snapshot is rebuilt from the SCIM side (nothing is deprovisioned)` };
+}
+
 export function scimClientFor(config: Config): ScimClient {
   const t = config.target;
   return new ScimClient(
@@ -92,6 +111,12 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     report.durationMs = Date.now() - started;
     return outcome;
   };
+  // Stops that no --force overrides: the state and the SCIM side disagree about what exists.
+  const stopBeforeWriting = (reason: string): CycleOutcome => {
+    log.error(reason);
+    report.guard = [reason];
+    return finish('guard-stopped', EXIT.guard, `stopped before any write: ${reason}`);
+  };
   let snapshot: Snapshot | undefined;
   let lock: StateLock | undefined;
   try {
@@ -119,7 +144,24 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     // before any read matters.
     snapshot = await Snapshot.open(config.state.path);
     if (reading.status === 'rejected') throw reading.reason;
-    const read = reading.value;
+    let read = reading.value;
+    let rebuild = !snapshot.existed || options.rebuildState === true;
+    if (!rebuild) {
+      const stop = snapshot.targetProblem(config.target.url);
+      if (stop) return stopBeforeWriting(stop);
+      // A quiet cycle makes no other call: without this one read, an expired key would go unnoticed until the
+      // directory next changes. Its count also shows a SCIM side that lost what the snapshot says it holds.
+      // (A rebuild lists the SCIM side, which proves the key as well.)
+      const lost = scimSideLost(await client.countUsers('API key check'), snapshot.data, config.target.url);
+      if (lost?.stop) return stopBeforeWriting(lost.stop);
+      if (lost?.rebuild) {
+        log.warn(lost.rebuild);
+        report.warnings.push(lost.rebuild);
+        rebuild = true;
+        // A rebuild links only the users it is given: after a delta read that would be only the changed ones.
+        if (read.read.kind === 'delta') read = await readDesiredState(config, config.mapping, { ...delta, memory, forced: 'the snapshot is being rebuilt' });
+      }
+    }
     const { desired, counts } = read;
     outcome.desired = desired;
     report.directory = {
@@ -137,15 +179,11 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
 
     const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
     managed.add('active');
-    if (snapshot.existed && !options.rebuildState) {
-      // A quiet cycle makes no other call: without this one read, an expired key would go unnoticed until the
-      // directory next changes. (A rebuild lists the SCIM side, which proves the key as well.)
-      await client.countUsers('API key check');
-    }
-    if (!snapshot.existed || options.rebuildState) {
+    if (rebuild) {
       log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
       const rebuilt = await withSendingGrowth(() => rebuildSnapshot(client, desired, managed));
       snapshot.replace(rebuilt.data);
+      snapshot.adoptTarget(config.target.url);
       report.rebuild = rebuilt.counts;
     }
 

@@ -95,8 +95,11 @@ function describeOperation(op: Operation): string {
     case 'updateUser':
     case 'reactivateUser':
     case 'deactivateUser':
-      return `${op.kind}: ${op.changes.map((c) => `${c.field} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`).join('; ')}` +
-        (op.kind === 'deactivateUser' ? ' (the user left the directory scope)' : '');
+      return `${op.kind}: ${[
+        ...(op.takeOver ? [`takes over the SCIM account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}), which has the same email`] : []),
+        ...op.changes.map((c) => `${c.field} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`),
+        ...(op.setExternalId ? [`externalId -> ${JSON.stringify(op.anchor)} (the account was linked by name)`] : []),
+      ].join('; ')}` + (op.kind === 'deactivateUser' ? ' (the user left the directory scope)' : '');
     case 'deleteUser':
       return 'deleteUser: the SCIM record is deleted (target.deprovision: delete)';
     case 'addMembers':
@@ -107,6 +110,8 @@ function describeOperation(op: Operation): string {
       return `member of the new group "${op.displayName}"`;
     case 'deleteGroup':
       return `group "${op.displayName}" deleted`;
+    case 'anchorGroup':
+      return `group "${op.displayName}" gets its externalId`;
   }
 }
 
@@ -117,6 +122,7 @@ function touches(op: Operation, anchor: string): boolean {
     case 'createGroup':
       return op.members.includes(anchor);
     case 'deleteGroup':
+    case 'anchorGroup':
       return false;
     default:
       return op.anchor === anchor;

@@ -1,7 +1,7 @@
-import type { DesiredState, UserField } from '../model.js';
+import type { DesiredState, UserAttributes, UserField } from '../model.js';
 import type { ScimClient } from '../scim/client.js';
 import { attrsFromScimUser, type ScimGroup, type ScimUser } from '../scim/resources.js';
-import { emptySnapshot, type SnapshotData, type UserRecord } from '../state/snapshot.js';
+import { emptySnapshot, type SnapshotData } from '../state/snapshot.js';
 
 export interface RebuildCounts {
   linkedUsers: number;
@@ -23,30 +23,15 @@ export async function rebuildSnapshot(
   managedFields: ReadonlySet<UserField>,
 ): Promise<{ data: SnapshotData; counts: RebuildCounts }> {
   const data = emptySnapshot();
-  // Of each SCIM user only its snapshot record is kept, not the whole resource (schemas, meta, name parts): at
-  // 150,000 users the whole resources were about 200 MB of a rebuild's peak.
-  const byExternalId = new Map<string, UserRecord>();
-  const byUserName = new Map<string, UserRecord>();
-  const byEmail = new Map<string, UserRecord>();
-  let scimUsers = 0;
-  for await (const page of client.list<ScimUser>('Users')) {
-    for (const u of page) {
-      scimUsers++;
-      const found: UserRecord = { id: u.id, attrs: attrsFromScimUser(u, managedFields) };
-      if (u.externalId) byExternalId.set(u.externalId, found);
-      if (u.userName) byUserName.set(u.userName.toLowerCase(), found);
-      for (const e of u.emails ?? []) if (e.value) byEmail.set(e.value.toLowerCase(), found);
-    }
-  }
+  const index = await ScimUserIndex.list(client, managedFields);
   const claimed = new Set<string>();
   const anchorById = new Map<string, string>();
   for (const user of desired.users.values()) {
-    const candidates = [byExternalId.get(user.anchor), byUserName.get(user.attrs.userName), byEmail.get(user.attrs.email)];
-    const match = candidates.find((c) => c && !claimed.has(c.id));
+    const match = index.candidates(user.anchor, user.attrs.userName, user.attrs.email).find((c) => c && !claimed.has(c.id));
     if (!match) continue;
     claimed.add(match.id);
     anchorById.set(match.id, user.anchor);
-    data.users[user.anchor] = match;
+    data.users[user.anchor] = { id: match.id, attrs: match.attrs, ...(match.externalId !== user.anchor ? { unanchored: true as const } : {}) };
   }
 
   const groupsByExternalId = new Map<string, ScimGroup>();
@@ -68,6 +53,7 @@ export async function rebuildSnapshot(
       id: match.id,
       displayName: match.displayName ?? group.displayName,
       members: (match.members ?? []).flatMap((m) => anchorById.get(m.value) ?? []),
+      ...(match.externalId !== group.anchor ? { unanchored: true as const } : {}),
     };
   }
   return {
@@ -75,8 +61,48 @@ export async function rebuildSnapshot(
     counts: {
       linkedUsers: claimed.size,
       linkedGroups: claimedGroups.size,
-      scimUsersNotInScope: scimUsers - claimed.size,
+      scimUsersNotInScope: index.size - claimed.size,
       scimGroupsNotInScope: scimGroups - claimedGroups.size,
     },
   };
+}
+
+/** What a listing keeps of one SCIM user: enough to link it and to diff it, not the whole resource. */
+export interface ListedUser {
+  id: string;
+  externalId?: string;
+  attrs: UserAttributes;
+}
+
+/**
+ * Every SCIM user, indexed the ways a directory entry can be linked to one: externalId, then userName, then email
+ * (Atlassian's own join key), compared without case as RFC 7643 says userName is. Used by a rebuild, and by a
+ * create whose 409 the server's own filter could not explain (a server whose `eq` is case-sensitive).
+ */
+export class ScimUserIndex {
+  private readonly byExternalId = new Map<string, ListedUser>();
+  private readonly byUserName = new Map<string, ListedUser>();
+  private readonly byEmail = new Map<string, ListedUser>();
+  size = 0;
+
+  static async list(client: ScimClient, managedFields: ReadonlySet<UserField>): Promise<ScimUserIndex> {
+    const index = new ScimUserIndex();
+    // Of each SCIM user only what linking needs is kept, not the whole resource (schemas, meta, name parts): at
+    // 150,000 users the whole resources were about 200 MB of a rebuild's peak.
+    for await (const page of client.list<ScimUser>('Users')) for (const u of page) index.add(u, managedFields);
+    return index;
+  }
+
+  private add(u: ScimUser, managedFields: ReadonlySet<UserField>): void {
+    this.size++;
+    const found: ListedUser = { id: u.id, ...(u.externalId ? { externalId: u.externalId } : {}), attrs: attrsFromScimUser(u, managedFields) };
+    if (u.externalId) this.byExternalId.set(u.externalId, found);
+    if (u.userName) this.byUserName.set(u.userName.toLowerCase(), found);
+    for (const e of u.emails ?? []) if (e.value) this.byEmail.set(e.value.toLowerCase(), found);
+  }
+
+  /** The accounts this entry could be, most trusted first. */
+  candidates(anchor: string, userName: string, email: string): (ListedUser | undefined)[] {
+    return [this.byExternalId.get(anchor), this.byUserName.get(userName.toLowerCase()), this.byEmail.get(email.toLowerCase())];
+  }
 }

@@ -78,6 +78,7 @@ const LABELS: Record<OperationKind, string> = {
   addMembers: 'member additions (batches)',
   removeMembers: 'member removals (batches)',
   deleteGroup: 'groups deleted',
+  anchorGroup: 'groups given their externalId',
   deactivateUser: 'users deactivated',
   deleteUser: 'users deleted',
 };

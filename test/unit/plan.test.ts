@@ -6,7 +6,7 @@ import { unseenAttributeWarnings } from '../../src/plan/mapping-warnings.js';
 import { applyLimits } from '../../src/plan/caps.js';
 import { removalDigest } from '../../src/plan/approval.js';
 import { resolveMapping } from '../../src/mapping/rules.js';
-import { renderPlanCsv } from '../../src/plan/render.js';
+import { renderPlanCsv, renderPlanTable } from '../../src/plan/render.js';
 import { emptySnapshot, type SnapshotData } from '../../src/state/snapshot.js';
 
 const opts = { membersPerPatch: 2, deprovision: 'deactivate' as const };
@@ -147,11 +147,75 @@ describe('planner', () => {
       const stops = checkSafety(planSync(d, snap, opts), d, snap, limits);
       expect(stops.map((s) => s.reason)).to.deep.equal(['2 users would be deactivated, over safety.maxDeactivations 1']);
     });
+    it('holds a removal that is large for this organization with the default share, not only past the absolute count', () => {
+      const people = Array.from({ length: 300 }, (_, i) => `p${i}`);
+      const snap = snapshotOf(people.map((p) => [p, attrs(p)]));
+      const d = desired(people.slice(45).map((p) => user(p)));
+      const defaults = { maxDeactivations: 500, maxDeactivationPercent: 10, maxGroupDeletions: 50, maxShrinkPercent: 20 };
+      const stops = checkSafety(planSync(d, snap, opts), d, snap, defaults);
+      expect(stops.map((s) => s.reason)).to.deep.equal(['45 users would be deactivated, 15.0% of the 300 provisioned, over safety.maxDeactivationPercent 10%']);
+      expect(stops[0]!.forceable).to.equal(true);
+    });
+    it('lets a small organization lose a few people without holding the cycle', () => {
+      const people = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+      const snap = snapshotOf(people.map((p) => [p, attrs(p)]));
+      const d = desired(people.slice(2).map((p) => user(p)));
+      expect(checkSafety(planSync(d, snap, opts), d, snap, { ...limits, maxDeactivations: 500, maxDeactivationPercent: 10 })).to.deep.equal([]);
+    });
+    it('holds a plan in which the mapping skipped every user, even on a first run, and --force cannot override it', () => {
+      const d = desired([], [], [{ kind: 'user', dn: 'uid=a', reason: 'no value for email (mail)' }]);
+      const stops = checkSafety(planSync(d, emptySnapshot(), opts), d, emptySnapshot(), limits);
+      expect(stops).to.have.length(1);
+      expect(stops[0]).to.deep.include({ forceable: false });
+      expect(stops[0]!.reason).to.match(/mapping skipped every one of the 1 user entries/);
+    });
     it('lets an ordinary plan through', () => {
       const snap = snapshotOf([['a', attrs('a')]]);
       const d = desired([user('a', { title: 'x' }), user('b')]);
       expect(checkSafety(planSync(d, snap, opts), d, snap, limits)).to.deep.equal([]);
     });
+  });
+
+  describe('a person re-created in the directory (new anchor, same email)', () => {
+    it('takes over the account of the old entry when it left the scope: one update, no create, no deactivation', () => {
+      const snap = snapshotOf([['old', attrs('jane', { title: 'Dev' })]], { g: { id: 'gid', displayName: 'eng', members: ['old'] } });
+      const plan = planSync(desired([user('new', { userName: 'jane@x.test', email: 'jane@x.test', displayName: 'jane', title: 'Lead' })], [group('g', 'eng', ['new'])]), snap, opts);
+      expect(plan.operations).to.have.length(1);
+      expect(plan.operations[0]).to.deep.include({ kind: 'updateUser', anchor: 'new', id: 'id-old', setExternalId: true, takeOver: { anchor: 'old', userName: 'jane@x.test' } });
+      expect((plan.operations[0] as { changes: unknown[] }).changes).to.deep.equal([{ field: 'title', from: 'Dev', to: 'Lead' }]);
+    });
+    it('reactivates the account when the old entry had been deactivated', () => {
+      const snap = snapshotOf([['old', attrs('jane', { active: false })]]);
+      const [op, ...rest] = planSync(desired([user('new', { userName: 'jane@x.test', email: 'jane@x.test', displayName: 'jane' })]), snap, opts).operations;
+      expect(rest).to.deep.equal([]);
+      expect(op).to.deep.include({ kind: 'reactivateUser', anchor: 'new', id: 'id-old', takeOver: { anchor: 'old', userName: 'jane@x.test' } });
+    });
+    it('never takes over an account whose old entry is still in scope or skipped', () => {
+      const skipped = [{ kind: 'user' as const, dn: 'uid=old', reason: 'broken', anchor: 'old' }];
+      const snap = snapshotOf([['old', attrs('jane')]]);
+      const plan = planSync(desired([user('new', { userName: 'jane@x.test', email: 'jane@x.test' })], [], skipped), snap, opts);
+      expect(plan.operations.map((o) => o.kind)).to.deep.equal(['createUser']);
+    });
+  });
+
+  it('writes the anchor of an account linked by name, once, and of a group linked by name with no retired group left', () => {
+    const snap = snapshotOf([['a', attrs('a')]], {
+      g: { id: 'gid', displayName: 'eng', members: ['a'], unanchored: true },
+      r: { id: 'rid', displayName: 'new-name', members: [], unanchored: true, retired: [{ id: 'old', displayName: 'old-name' }] },
+    });
+    snap.users.a!.unanchored = true;
+    const plan = planSync(desired([user('a')], [group('g', 'eng', ['a']), group('r', 'new-name', [])]), snap, opts);
+    expect(plan.operations.map((o) => o.kind)).to.deep.equal(['updateUser', 'anchorGroup', 'deleteGroup']);
+    expect(plan.operations[0]).to.deep.include({ setExternalId: true, changes: [] });
+    expect(plan.operations[1]).to.deep.include({ groupAnchor: 'g', id: 'gid' });
+  });
+
+  it('never reads "No changes" above a guard that holds the cycle', () => {
+    const empty = planSync(desired([]), emptySnapshot(), opts);
+    expect(renderPlanTable(empty)).to.match(/^No changes/);
+    const held = renderPlanTable(empty, ['the mapping skipped every one of the 3 user entries read']);
+    expect(held).to.not.match(/No changes/);
+    expect(held).to.match(/HELD by a safety guard: the mapping skipped every one/);
   });
 
   it('renders a CSV that a spreadsheet cannot execute', () => {

@@ -66,7 +66,7 @@ describe('snapshot journal', () => {
     s.announceCreate('user', 'x');
     s.close();
     const dry = await Snapshot.open(file);
-    dry.replace({ version: 1, users: {}, groups: {} });
+    dry.replace({ version: 2, users: {}, groups: {} });
     expect(existsSync(journalFileFor(file)), 'a dry run leaves the journal').to.equal(true);
     await dry.save();
     dry.close();
@@ -77,7 +77,7 @@ describe('snapshot journal', () => {
   it('a large snapshot is left as it is at the end of a cycle until its journal holds a tenth as many lines', async () => {
     const users = Object.fromEntries(Array.from({ length: 12_000 }, (_, i) => [`u${i}`, { id: `id-${i}`, attrs: attrs(`u${i}`) }]));
     const s = await Snapshot.open(file);
-    s.replace({ version: 1, users, groups: {} });
+    s.replace({ version: 2, users, groups: {} });
     await s.save();
     const written = readFileSync(file);
     s.setUser('u1', { id: 'id-1', attrs: { ...attrs('u1'), title: 'changed' } });

@@ -1,0 +1,288 @@
+import { rmSync } from 'node:fs';
+import { expect } from 'chai';
+import type { Config } from '../../src/config/load.js';
+import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
+import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
+import { renderPlanTable } from '../../src/plan/render.js';
+import { journalFileFor } from '../../src/state/journal.js';
+import { runCheck } from '../../src/sync/check.js';
+import { runCycle } from '../../src/sync/cycle.js';
+import { listAll, scimRequest, type ViewGroup, type ViewUser } from '../support/scim-view.js';
+import { expectScimMatchesDirectory, startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
+
+const SUFFIX = 'dc=example,dc=test';
+const userDn = (n: number) => `uid=u${String(n).padStart(4, '0')},ou=people,${SUFFIX}`;
+
+/** The LDIF record of one sample user, to make the same person again (a new entry, so a new entryUUID). */
+function recordOf(ldif: string, dn: string): string {
+  const record = ldif.split('\n\n').find((r) => r.startsWith(`dn: ${dn}\n`));
+  if (!record) throw new Error(`no record ${dn} in the sample`);
+  return record.replace(`dn: ${dn}\n`, `dn: ${dn}\nchangetype: add\n`) + '\n';
+}
+
+function mailOf(ldif: string, dn: string): string {
+  return /^mail: (.*)$/m.exec(recordOf(ldif, dn))![1]!;
+}
+
+const forget = (config: Config) => {
+  rmSync(config.state.path, { force: true });
+  rmSync(journalFileFor(config.state.path), { force: true });
+};
+
+interface Rig {
+  slapd: ThrowawaySlapd;
+  scim: ScimUnderTest;
+  ldif: string;
+  written: ReturnType<typeof writeConfig>;
+  config: Config;
+}
+
+async function rig(users: number, extra = ''): Promise<Rig> {
+  const { ldif } = sampleDirectoryLdif({ suffix: SUFFIX, users });
+  const slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif });
+  const scim = await startScim('sandbox');
+  const written = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token, extra });
+  return { slapd, scim, ldif, written, config: written.load() };
+}
+
+async function stopRig(r: Rig | undefined): Promise<void> {
+  await r?.scim.stop();
+  await r?.slapd.stop();
+}
+
+// An ordinary admin's mistakes and migrations, each on real slapd and the sandbox: each must end in the right
+// outcome or in a stop before any write that says what to do, never in a success with the wrong result.
+describe('admin mistakes and migrations', function () {
+  this.timeout(180_000);
+
+  describe('a state file used against another SCIM directory', () => {
+    let r: Rig;
+    let second: ScimUnderTest;
+    let moved: Config;
+    before(async () => {
+      r = await rig(60);
+      second = await startScim('sandbox');
+      const first = await runCycle(r.config);
+      expect(first.report.exitCode, first.report.error).to.equal(0);
+    });
+    after(async () => {
+      await second?.stop();
+      await stopRig(r);
+    });
+
+    it('stops before any write when target.url names another directory, and check says so; --rebuild-state adopts it', async () => {
+      moved = writeConfig(
+        { ldapUrl: r.slapd.url, suffix: SUFFIX, bindDn: r.slapd.rootDn, bindPassword: r.slapd.rootPassword, scimUrl: second.url, token: second.token },
+        r.written.dir,
+      ).load();
+      second.sandbox!.resetRequests();
+      const held = await runCycle(moved);
+      expect(held.report.exitCode).to.equal(4);
+      expect(held.report.error).to.include(`belongs to the SCIM directory ${r.scim.url}`);
+      expect(held.report.error).to.match(/its own state\.path.*sync --rebuild-state/);
+      expect(second.sandbox!.writeCount()).to.equal(0);
+      expect(await listAll<ViewUser>(second.url, second.token, 'Users')).to.have.length(0);
+
+      const check = await runCheck(moved);
+      expect(check.exitCode).to.not.equal(0);
+      expect(check.lines.find((l) => l.what === 'state')).to.deep.include({ ok: false });
+
+      const adopted = await runCycle(moved, { rebuildState: true });
+      expect(adopted.report.exitCode, adopted.report.error).to.equal(0);
+      await expectScimMatchesDirectory(moved, second);
+      const quiet = await runCycle(moved);
+      expect(quiet.report.exitCode, quiet.report.error).to.equal(0);
+      expect(quiet.report.calls.writes).to.equal(0);
+    });
+
+    it('re-creates accounts deleted on the SCIM side behind its back, and stops when the directory was emptied', async () => {
+      // Now on the second directory, which the state file was moved to above.
+      const [config, scim] = [moved, second];
+      const users = await listAll<ViewUser>(scim.url, scim.token, 'Users');
+      for (const u of users.slice(0, 3)) expect((await scimRequest(scim.url, scim.token, 'DELETE', `/Users/${u.id}`)).status).to.equal(204);
+      const healed = await runCycle(config);
+      expect(healed.report.exitCode, healed.report.error).to.equal(0);
+      expect(healed.report.warnings.join('\n')).to.match(/holds \d+ users, but the state file links \d+: accounts were deleted there/);
+      expect(healed.report.done.createUser).to.equal(3);
+      await expectScimMatchesDirectory(config, scim);
+
+      for (const u of await listAll<ViewUser>(scim.url, scim.token, 'Users')) await scimRequest(scim.url, scim.token, 'DELETE', `/Users/${u.id}`);
+      scim.sandbox!.resetRequests();
+      const emptied = await runCycle(config);
+      expect(emptied.report.exitCode).to.equal(4);
+      expect(emptied.report.error).to.match(/holds no users, but the state file links \d+: it was emptied or reset.*sync --rebuild-state/);
+      expect(scim.sandbox!.writeCount()).to.equal(0);
+      const plan = await runCycle(config, { dryRun: true });
+      expect(plan.report.exitCode).to.equal(4);
+    });
+  });
+
+  describe('default guards in a small organization', () => {
+    let r: Rig;
+    before(async () => {
+      r = await rig(300);
+      const first = await runCycle(r.config);
+      expect(first.report.exitCode, first.report.error).to.equal(0);
+    });
+    after(() => stopRig(r));
+
+    it('holds 15% of a 300-person directory removed, with the default settings: exit 4 and no deactivation', async () => {
+      expect(r.config.safety.maxDeactivations).to.equal(500);
+      await r.slapd.modify(Array.from({ length: 45 }, (_, i) => `dn: ${userDn(200 + i)}\nchangetype: delete\n`).join('\n'));
+      r.scim.sandbox!.resetRequests();
+      const held = await runCycle(r.config);
+      expect(held.report.exitCode).to.equal(4);
+      expect(held.report.error).to.match(/45 users would be deactivated, 15\.\d% of the \d+ provisioned, over safety\.maxDeactivationPercent 10%/);
+      expect(r.scim.sandbox!.writeCount()).to.equal(0);
+      expect((await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users')).filter((u) => u.active === false)).to.have.length(0);
+    });
+  });
+
+  describe('people and groups that change identity', () => {
+    let r: Rig;
+    before(async () => {
+      r = await rig(60);
+      const first = await runCycle(r.config);
+      expect(first.report.exitCode, first.report.error).to.equal(0);
+    });
+    after(() => stopRig(r));
+
+    const accountsOf = async (mail: string) => (await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users')).filter((u) => u.userName.toLowerCase() === mail);
+
+    it('a person deleted and re-created with the same email keeps one account, now carrying the new anchor', async () => {
+      const dn = userDn(10);
+      const mail = mailOf(r.ldif, dn);
+      const [before] = await accountsOf(mail);
+      await r.slapd.modify(`dn: ${dn}\nchangetype: delete\n`);
+      await r.slapd.modify(recordOf(r.ldif, dn));
+      const cycle = await runCycle(r.config);
+      expect(cycle.report.exitCode, cycle.report.error).to.equal(0);
+      expect(cycle.report.failures).to.deep.equal([]);
+      expect(cycle.report.done.createUser ?? 0).to.equal(0);
+      expect(cycle.report.done.deactivateUser ?? 0).to.equal(0);
+      const after = await accountsOf(mail);
+      expect(after).to.have.length(1);
+      expect(after[0]!.id).to.equal(before!.id);
+      expect(after[0]!.active).to.equal(true);
+      expect(after[0]!.externalId).to.not.equal(before!.externalId);
+      await expectScimMatchesDirectory(r.config, r.scim);
+      const quiet = await runCycle(r.config);
+      expect(quiet.report.calls.writes, JSON.stringify(quiet.report.planned)).to.equal(0);
+    });
+
+    it('one deactivated and later re-created is reactivated, not duplicated', async () => {
+      const dn = userDn(11);
+      const mail = mailOf(r.ldif, dn);
+      await r.slapd.modify(`dn: ${dn}\nchangetype: delete\n`);
+      const gone = await runCycle(r.config);
+      expect(gone.report.done.deactivateUser).to.equal(1);
+      await r.slapd.modify(recordOf(r.ldif, dn));
+      const back = await runCycle(r.config);
+      expect(back.report.exitCode, back.report.error).to.equal(0);
+      expect(back.report.done.reactivateUser).to.equal(1);
+      const after = await accountsOf(mail);
+      expect(after).to.have.length(1);
+      expect(after[0]!.active).to.equal(true);
+      await expectScimMatchesDirectory(r.config, r.scim);
+    });
+
+    it('a group renamed twice with the state file lost in between leaves no orphan group', async () => {
+      await r.slapd.modify(`dn: cn=platform,ou=groups,${SUFFIX}\nchangetype: modrdn\nnewrdn: cn=platform-2\ndeleteoldrdn: 1\n`);
+      const once = await runCycle(r.config);
+      expect(once.report.exitCode, once.report.error).to.equal(0);
+      const renamed = (await listAll<ViewGroup>(r.scim.url, r.scim.token, 'Groups')).find((g) => g.displayName === 'platform-2');
+      expect(renamed?.externalId, 'the new group carries its anchor once the old one is gone').to.be.a('string');
+
+      forget(r.config);
+      await r.slapd.modify(`dn: cn=platform-2,ou=groups,${SUFFIX}\nchangetype: modrdn\nnewrdn: cn=platform-3\ndeleteoldrdn: 1\n`);
+      const twice = await runCycle(r.config);
+      expect(twice.report.exitCode, twice.report.error).to.equal(0);
+      const names = (await listAll<ViewGroup>(r.scim.url, r.scim.token, 'Groups')).map((g) => g.displayName).sort();
+      expect(names).to.include('platform-3');
+      expect(names).to.not.include('platform-2');
+      await expectScimMatchesDirectory(r.config, r.scim);
+    });
+
+    it('a 409 that the server filter cannot explain is linked through the listing, not failed on every cycle', async () => {
+      // Someone made the account by hand on the SCIM side, under another userName but with the email of a person
+      // about to join the directory: the create answers 409 on the email, and no filter on externalId or
+      // userName finds the account.
+      const mail = 'newcomer@example.test';
+      const made = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Users', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: 'hand.made',
+        emails: [{ value: mail, primary: true }],
+        active: true,
+      });
+      expect(made.status).to.equal(201);
+      await r.slapd.modify(
+        `dn: uid=newcomer,ou=people,${SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: newcomer\ncn: New Comer\nsn: Comer\ngivenName: New\nmail: ${mail}\n`,
+      );
+      const cycle = await runCycle(r.config);
+      expect(cycle.report.failures, JSON.stringify(cycle.report.failures)).to.deep.equal([]);
+      expect(cycle.report.exitCode, cycle.report.error).to.equal(0);
+      const linked = (await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users')).filter((u) => u.emails?.some((e) => e.value.toLowerCase() === mail));
+      expect(linked).to.have.length(1);
+      expect(linked[0]!.id).to.equal(made.body.id);
+      expect(linked[0]!.externalId).to.be.a('string');
+      await expectScimMatchesDirectory(r.config, r.scim);
+    });
+  });
+
+  describe('a migration from another provisioning tool', () => {
+    let r: Rig;
+    before(async () => {
+      r = await rig(60);
+    });
+    after(() => stopRig(r));
+
+    it('accounts made before the first sync carry their anchor after it, so a lost snapshot and a new email make no duplicate', async () => {
+      // The other tool made an account for every person, by email, without our anchors.
+      const mails = [10, 12, 14, 16].map((n) => mailOf(r.ldif, userDn(n)));
+      for (const mail of mails) {
+        const made = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Users', {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+          userName: mail,
+          externalId: `other-tool-${mail}`,
+          emails: [{ value: mail, primary: true }],
+          active: true,
+        });
+        expect(made.status).to.equal(201);
+      }
+      const first = await runCycle(r.config);
+      expect(first.report.exitCode, first.report.error).to.equal(0);
+      expect(first.report.rebuild?.linkedUsers).to.equal(4);
+      const byMail = new Map((await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users')).map((u) => [u.userName.toLowerCase(), u]));
+      for (const mail of mails) expect(byMail.get(mail)?.externalId, mail).to.not.match(/^other-tool-/);
+      await expectScimMatchesDirectory(r.config, r.scim);
+
+      forget(r.config);
+      await r.slapd.modify(`dn: ${userDn(12)}\nchangetype: modify\nreplace: mail\nmail: renamed.person@example.test\n`);
+      const after = await runCycle(r.config);
+      expect(after.report.exitCode, after.report.error).to.equal(0);
+      expect(after.report.done.createUser ?? 0).to.equal(0);
+      const users = await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users');
+      expect(users.filter((u) => u.userName.toLowerCase() === 'renamed.person@example.test' || u.userName.toLowerCase() === mails[1])).to.have.length(1);
+      await expectScimMatchesDirectory(r.config, r.scim);
+    });
+  });
+
+  describe('a mapping that skips everyone', () => {
+    let r: Rig;
+    before(async () => {
+      r = await rig(30, 'mapping: { user: { email: employeeNumber } }\n');
+    });
+    after(() => stopRig(r));
+
+    it('fails check, and plan says the cycle is held instead of "No changes"', async () => {
+      const check = await runCheck(r.config);
+      expect(check.exitCode).to.equal(1);
+      expect(check.lines.find((l) => l.what === 'mapping')?.text).to.match(/skipped every one of the \d+ user entries/);
+      const dry = await runCycle(r.config, { dryRun: true });
+      expect(dry.report.exitCode).to.equal(4);
+      const table = renderPlanTable(dry.plan!, dry.report.guard);
+      expect(table).to.not.match(/No changes/);
+      expect(table).to.match(/HELD by a safety guard: the mapping skipped every one/);
+    });
+  });
+});
