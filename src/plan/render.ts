@@ -29,9 +29,9 @@ export function planRows(plan: Plan): PlanRow[] {
           anchor: op.anchor,
           dn: op.dn ?? '',
           details: [
-            ...(op.takeOver ? [`takes over the account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}): same email, new entry`] : []),
+            ...(op.takeOver ? [`takes over the account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}): same email, new entry; externalId -> ${fmt(op.anchor)}`] : []),
             ...op.changes.map((c) => `${c.field}: ${fmt(c.from)} -> ${fmt(c.to)}`),
-            ...(op.setExternalId ? [`externalId -> ${fmt(op.anchor)} (linked by name so far)`] : []),
+            ...(op.setExternalId && !op.takeOver ? [`externalId -> ${fmt(op.anchor)} (linked by name so far)`] : []),
           ].join('; '),
         };
       case 'deleteUser':

@@ -136,7 +136,9 @@ class Applier {
         detail: err ? err.detail : (e as Error).message,
       };
       this.ctx.report.failures.push(failure);
-      log.error(`${failure.operation} failed for ${failure.resource}: ${failure.status ?? 'no answer'} ${failure.detail}`);
+      // "no answer" only where a SCIM call went unanswered: a state file that cannot be written is no SCIM failure.
+      const outcome = failure.status !== undefined ? `${failure.status} ` : err ? 'no answer: ' : '';
+      log.error(`${failure.operation} failed for ${failure.resource}: ${outcome}${failure.detail}`);
     }
   }
 
@@ -374,7 +376,18 @@ class Applier {
     if (retired.length) record.retired = retired;
     snapshot.setGroup(op.anchor, record);
     snapshot.settleCreate('group', op.anchor);
+    // An adopted group (no rename in the way) is given the anchor now, not by the next cycle's plan.
+    if (record.unanchored && !retired.length) await this.anchorGroupOrLater(op.anchor, record.id, label);
     return true;
+  }
+
+  private async listedGroup(displayName: string): Promise<ScimGroup | undefined> {
+    const wanted = displayName.toLowerCase();
+    for await (const page of this.ctx.client.list<ScimGroup>('Groups')) {
+      const found = page.find((g) => g.displayName?.toLowerCase() === wanted);
+      if (found) return found;
+    }
+    return undefined;
   }
 
   /**
@@ -382,8 +395,12 @@ class Applier {
    * own POST was lost) or adoptable: link it.
    */
   private async adoptGroup(anchor: string, displayName: string, label: string, why: string, renaming: boolean): Promise<GroupRecord> {
-    const existing: ScimGroup | undefined = await this.ctx.client.findGroupByName(displayName, label);
-    if (!existing) throw new ScimError(label, 'POST', 409, `${why}; and no group named "${displayName}" could be found`);
+    // A server whose `eq` on displayName is case-sensitive finds nothing for a name the 409 says is taken: the
+    // listing, compared without case as Atlassian's names are, still does.
+    const existing: ScimGroup | undefined = (await this.ctx.client.findGroupByName(displayName, label)) ?? (await this.listedGroup(displayName));
+    if (!existing) {
+      throw new ScimError(label, 'POST', 409, `${why}; and no group named "${displayName}" is listed on the SCIM side: the name is held by a group this directory cannot see (one made outside it in the organization)`);
+    }
     const ours = existing.externalId === anchor || (renaming && !existing.externalId);
     if (!ours && !this.ctx.adoptExistingGroups) {
       throw new ScimError(label, 'POST', 409, `a group named "${displayName}" already exists on the SCIM side and target.adoptExistingGroups is false`);
@@ -412,6 +429,14 @@ class Applier {
     return ids.length > 0;
   }
 
+  /** Part of another operation that is done already: a failure here is left to the next plan's anchorGroup. */
+  private async anchorGroupOrLater(groupAnchor: string, id: string, label: string): Promise<void> {
+    await this.anchorGroup(groupAnchor, id, label).catch((e: unknown) => {
+      if (e instanceof KeyRejectedError) throw e;
+      log.warn(`${label}: its externalId could not be written yet (${(e as Error).message}); the next cycle tries again`);
+    });
+  }
+
   /** Writes the anchor as the group's externalId. A server that refuses it is told once, not asked every cycle. */
   private async anchorGroup(groupAnchor: string, id: string, label: string): Promise<void> {
     try {
@@ -438,12 +463,7 @@ class Applier {
       this.ctx.snapshot.setGroup(op.groupAnchor, retired.length ? { ...rest, retired } : rest);
       // The old group held the anchor; now the new one can carry it, so that a lost snapshot links it by anchor
       // and a second rename leaves no orphan. If this fails, the next plan asks again (anchorGroup).
-      if (!retired.length && rest.unanchored) {
-        await this.anchorGroup(op.groupAnchor, rest.id, `group "${rest.displayName}"`).catch((e: unknown) => {
-          if (e instanceof KeyRejectedError) throw e;
-          log.warn(`group "${rest.displayName}": its externalId could not be written yet (${(e as Error).message}); the next cycle tries again`);
-        });
-      }
+      if (!retired.length && rest.unanchored) await this.anchorGroupOrLater(op.groupAnchor, rest.id, `group "${rest.displayName}"`);
       return true;
     }
     await this.ctx.client.deleteGroup(op.id, labelOf(op));

@@ -145,6 +145,23 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     snapshot = await Snapshot.open(config.state.path);
     if (reading.status === 'rejected') throw reading.reason;
     let read = reading.value;
+    // Said in the report before any stop below, so that a stopped cycle still shows what the directory held.
+    const describeRead = ({ desired, counts, read: kind }: DirectoryRead) => {
+      outcome.desired = desired;
+      report.directory = {
+        read: kind,
+        userEntries: counts.userEntries,
+        groupEntries: counts.groupEntries,
+        usersInScope: desired.users.size,
+        groupsInScope: desired.groups.size,
+        membersOutsideScope: desired.membersOutsideScope,
+      };
+      report.skipped = desired.skipped;
+      for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
+      report.adjusted = desired.warnings.map(({ kind, dn, field, message }) => ({ kind, dn, field, message }));
+      for (const a of report.adjusted) log.warn(`adjusted ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
+    };
+    describeRead(read);
     let rebuild = !snapshot.existed || options.rebuildState === true;
     if (!rebuild) {
       const stop = snapshot.targetProblem(config.target.url);
@@ -159,23 +176,13 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         report.warnings.push(lost.rebuild);
         rebuild = true;
         // A rebuild links only the users it is given: after a delta read that would be only the changed ones.
-        if (read.read.kind === 'delta') read = await readDesiredState(config, config.mapping, { ...delta, memory, forced: 'the snapshot is being rebuilt' });
+        if (read.read.kind === 'delta') {
+          read = await readDesiredState(config, config.mapping, { ...delta, memory, forced: 'the snapshot is being rebuilt' });
+          describeRead(read);
+        }
       }
     }
     const { desired, counts } = read;
-    outcome.desired = desired;
-    report.directory = {
-      read: read.read,
-      userEntries: counts.userEntries,
-      groupEntries: counts.groupEntries,
-      usersInScope: desired.users.size,
-      groupsInScope: desired.groups.size,
-      membersOutsideScope: desired.membersOutsideScope,
-    };
-    report.skipped = desired.skipped;
-    for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
-    report.adjusted = desired.warnings.map(({ kind, dn, field, message }) => ({ kind, dn, field, message }));
-    for (const a of report.adjusted) log.warn(`adjusted ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
 
     const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
     managed.add('active');

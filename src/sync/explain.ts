@@ -37,13 +37,16 @@ export async function explainUser(config: Config, id: string): Promise<Explanati
   lines.push(...describeEntry(config, entry));
   const skip = report.skipped.find((s) => s.kind === 'user' && (s.dn === entry?.dn || (anchor !== undefined && s.anchor === anchor)));
   lines.push(...describeMapping(mapped, skip?.reason, entry));
-  const record = anchor ? snapshot.users[anchor] : undefined;
-  lines.push(...describeRecord(config, record));
+  const planned = anchor ? plan.operations.filter((op) => touches(op, anchor)) : [];
+  // A re-created person has no record of its own yet: what was pushed is the old entry's, which it takes over.
+  const takeOver = planned.flatMap((op) => ('takeOver' in op && op.takeOver ? [op.takeOver] : []))[0];
+  const record = anchor ? (snapshot.users[anchor] ?? (takeOver ? snapshot.users[takeOver.anchor] : undefined)) : undefined;
+  lines.push(...describeRecord(config, record, takeOver?.anchor));
   if (mapped) {
     const groups = [...desired.groups.values()].filter((g) => g.members.includes(mapped.anchor)).map((g) => g.displayName);
     lines.push(`  groups (nested groups flattened): ${groups.length ? groups.sort().join(', ') : 'none'}`);
   }
-  lines.push(...describePlanned(anchor ? plan.operations.filter((op) => touches(op, anchor)) : [], record, mapped, skip?.reason));
+  lines.push(...describePlanned(planned, record, mapped, skip?.reason));
   return { text: lines.join('\n'), exitCode: EXIT.ok };
 }
 
@@ -67,9 +70,11 @@ function describeMapping(mapped: DesiredUser | undefined, skipReason: string | u
   return entry?.matchesFilter ? ['  mapped for SCIM: nothing (the entry was not read this cycle)'] : [];
 }
 
-function describeRecord(config: Config, record: UserRecord | undefined): string[] {
+function describeRecord(config: Config, record: UserRecord | undefined, previousAnchor?: string): string[] {
   if (!record) return [`  last pushed (${config.state.path}): nothing, this user is not linked to a SCIM account yet`];
-  return [`  last pushed (${config.state.path}): SCIM id ${record.id}`, ...fields(record.attrs).map((f) => `    ${f}`)];
+  const whose = previousAnchor ? ` (for the deleted entry ${previousAnchor}, whose account this one takes over)` : '';
+  const linkedBy = record.unanchored ? ' (linked by name: its externalId is not the anchor yet)' : '';
+  return [`  last pushed (${config.state.path})${whose}: SCIM id ${record.id}${linkedBy}`, ...fields(record.attrs).map((f) => `    ${f}`)];
 }
 
 function describePlanned(ops: Operation[], record: UserRecord | undefined, mapped: DesiredUser | undefined, skipReason: string | undefined): string[] {
@@ -96,9 +101,11 @@ function describeOperation(op: Operation): string {
     case 'reactivateUser':
     case 'deactivateUser':
       return `${op.kind}: ${[
-        ...(op.takeOver ? [`takes over the SCIM account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}), which has the same email`] : []),
+        ...(op.takeOver
+          ? [`takes over the SCIM account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}), which has the same email; its externalId becomes ${JSON.stringify(op.anchor)}`]
+          : []),
         ...op.changes.map((c) => `${c.field} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`),
-        ...(op.setExternalId ? [`externalId -> ${JSON.stringify(op.anchor)} (the account was linked by name)`] : []),
+        ...(op.setExternalId && !op.takeOver ? [`externalId -> ${JSON.stringify(op.anchor)} (the account was linked by name)`] : []),
       ].join('; ')}` + (op.kind === 'deactivateUser' ? ' (the user left the directory scope)' : '');
     case 'deleteUser':
       return 'deleteUser: the SCIM record is deleted (target.deprovision: delete)';

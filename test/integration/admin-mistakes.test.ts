@@ -7,6 +7,7 @@ import { renderPlanTable } from '../../src/plan/render.js';
 import { journalFileFor } from '../../src/state/journal.js';
 import { runCheck } from '../../src/sync/check.js';
 import { runCycle } from '../../src/sync/cycle.js';
+import { startBlindFilterProxy } from '../support/blind-filter-proxy.js';
 import { listAll, scimRequest, type ViewGroup, type ViewUser } from '../support/scim-view.js';
 import { expectScimMatchesDirectory, startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
 
@@ -226,6 +227,51 @@ describe('admin mistakes and migrations', function () {
       expect(linked[0]!.id).to.equal(made.body.id);
       expect(linked[0]!.externalId).to.be.a('string');
       await expectScimMatchesDirectory(r.config, r.scim);
+    });
+  });
+
+  describe('a SCIM server whose filters find nothing (case-sensitive where RFC 7643 says not)', () => {
+    let r: Rig;
+    let proxy: Awaited<ReturnType<typeof startBlindFilterProxy>>;
+    let config: Config;
+    before(async () => {
+      r = await rig(30);
+      proxy = await startBlindFilterProxy(r.scim.url);
+      config = { ...r.config, target: { ...r.config.target, url: proxy.url } };
+      const first = await runCycle(config);
+      expect(first.report.exitCode, first.report.error).to.equal(0);
+    });
+    after(async () => {
+      await proxy?.stop();
+      await stopRig(r);
+    });
+
+    it('a 409 on a user or a group is resolved through the listing, and the linked ones carry their anchor', async () => {
+      const mail = 'new.person@example.test';
+      const user = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Users', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: 'NEW.Person@example.test',
+        emails: [{ value: mail, primary: true }],
+        active: true,
+      });
+      const group = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Contractors' });
+      expect([user.status, group.status]).to.deep.equal([201, 201]);
+      await r.slapd.modify(
+        `dn: uid=new.person,ou=people,${SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: new.person\ncn: New Person\nsn: Person\ngivenName: New\nmail: ${mail}\n\n` +
+          `dn: cn=contractors,ou=groups,${SUFFIX}\nchangetype: add\nobjectClass: groupOfNames\ncn: contractors\nmember: uid=new.person,ou=people,${SUFFIX}\n`,
+      );
+      const cycle = await runCycle(config);
+      expect(cycle.report.failures, JSON.stringify(cycle.report.failures)).to.deep.equal([]);
+      expect(cycle.report.exitCode, cycle.report.error).to.equal(0);
+      const users = (await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users')).filter((u) => u.userName.toLowerCase() === mail);
+      expect(users.map((u) => u.id)).to.deep.equal([user.body.id]);
+      expect(users[0]!.externalId).to.be.a('string');
+      const groups = (await listAll<ViewGroup>(r.scim.url, r.scim.token, 'Groups')).filter((g) => g.displayName.toLowerCase() === 'contractors');
+      expect(groups.map((g) => g.id)).to.deep.equal([group.body.id]);
+      expect(groups[0]!.externalId).to.be.a('string');
+      expect(groups[0]!.members?.map((m) => m.value)).to.deep.equal([user.body.id]);
+      const quiet = await runCycle(config);
+      expect(quiet.report.calls.writes, JSON.stringify(quiet.report.planned)).to.equal(0);
     });
   });
 

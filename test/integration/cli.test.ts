@@ -172,6 +172,24 @@ describe('ldap-scim command line', function () {
     expect(run.stderr).to.include(`target.rateLimit.requestsPerSecond (line ${line}): must be a positive number`);
   });
 
+  it('a filter with its closing ) missing is exit 2 naming the key and the line, before any SCIM call', async () => {
+    const text = readFileSync(config.file, 'utf8').replace(
+      'users: { baseDn: "ou=people,dc=example,dc=test" }',
+      'users: { baseDn: "ou=people,dc=example,dc=test", filter: "(&(objectClass=inetOrgPerson)(!(title=Manager)" }',
+    );
+    expect(text).to.include('(!(title=Manager)"');
+    const bad = path.join(config.dir, 'bad-filter.yaml');
+    writeFileSync(bad, text);
+    const line = text.split('\n').findIndex((l) => l.includes('title=Manager')) + 1;
+    scim.sandbox!.resetRequests();
+    for (const command of ['sync', 'plan', 'check']) {
+      const run = await cli([command, '--config', bad]);
+      expect(run.code, command).to.equal(2);
+      expect(run.stderr).to.include(`source.users.filter (line ${line}): has 2 more ( than ): 2 ) are missing`);
+    }
+    expect(scim.sandbox!.requests.length).to.equal(0);
+  });
+
   it('an unknown command or option is a usage error (exit 2)', async () => {
     expect((await cli(['synk'])).code).to.equal(2);
     expect((await cli(['sync', '--config', config.file, '--dryrun'])).code).to.equal(2);
