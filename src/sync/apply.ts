@@ -285,7 +285,7 @@ class Applier {
     try {
       answer = await this.ctx.client.patchUser(id, [...operations, { op: 'replace', path: 'externalId', value: externalId }], label);
     } catch (e) {
-      if (!(e instanceof ScimError) || e.status === undefined || e.status < 400 || e.status >= 500 || e.status === 404 || e instanceof KeyRejectedError) throw e;
+      if (!refusedOutright(e)) throw e;
       log.warn(`${label}: the SCIM server refused its externalId ${externalId} (${e.status} ${e.detail}); the account stays linked by name`);
       if (operations.length) await this.ctx.client.patchUser(id, operations, label);
       return;
@@ -442,7 +442,7 @@ class Applier {
     try {
       await this.ctx.client.setGroupExternalId(id, groupAnchor, label);
     } catch (e) {
-      if (!(e instanceof ScimError) || e instanceof KeyRejectedError || e.status === undefined || e.status >= 500 || e.status === 404 || e.status === 429) throw e;
+      if (!refusedOutright(e)) throw e;
       log.warn(`${label}: the SCIM server refused its externalId ${groupAnchor} (${e.status} ${e.detail}); the group stays linked by name`);
     }
     const record = this.data.groups[groupAnchor];
@@ -470,6 +470,14 @@ class Applier {
     if (record && record.id === op.id) this.ctx.snapshot.setGroup(op.groupAnchor, undefined);
     return true;
   }
+}
+
+/**
+ * The server answered that it will not take the change (400, 409, 422, ...): asking again next cycle would get the
+ * same answer. Not a rejected key, a vanished resource, a timeout or a rate limit, which are worth another try.
+ */
+function refusedOutright(e: unknown): e is ScimError {
+  return e instanceof ScimError && !(e instanceof KeyRejectedError) && e.status !== undefined && e.status >= 400 && e.status < 500 && ![404, 408, 429].includes(e.status);
 }
 
 /** Never sent, or a 4xx other than conflict, timeout or rate limit: nothing was made. */
