@@ -188,7 +188,9 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     managed.add('active');
     if (rebuild) {
       log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
-      const rebuilt = await withSendingGrowth(() => rebuildSnapshot(client, desired, managed));
+      // The old records are worth keeping only where they name this SCIM directory (not after a move of target).
+      const previous = snapshot.existed && !snapshot.targetProblem(config.target.url) ? snapshot.data : undefined;
+      const rebuilt = await withSendingGrowth(() => rebuildSnapshot(client, desired, managed, previous));
       snapshot.replace(rebuilt.data);
       snapshot.adoptTarget(config.target.url);
       report.rebuild = rebuilt.counts;

@@ -21,6 +21,12 @@ export async function rebuildSnapshot(
   client: ScimClient,
   desired: DesiredState,
   managedFields: ReadonlySet<UserField>,
+  /**
+   * The snapshot being replaced, when it belongs to the same SCIM directory: its records of people and groups no
+   * longer in scope are kept where the SCIM side still holds them, so that they are still deprovisioned. Without
+   * it, a rebuild forgets them and a leaver stays active for good.
+   */
+  previous?: SnapshotData,
 ): Promise<{ data: SnapshotData; counts: RebuildCounts }> {
   const data = emptySnapshot();
   const index = await ScimUserIndex.list(client, managedFields);
@@ -33,13 +39,22 @@ export async function rebuildSnapshot(
     anchorById.set(match.id, user.anchor);
     data.users[user.anchor] = { id: match.id, attrs: match.attrs, ...(match.externalId !== user.anchor ? { unanchored: true as const } : {}) };
   }
+  for (const [anchor, record] of Object.entries(previous?.users ?? {})) {
+    const listed = index.byId(record.id);
+    if (desired.users.has(anchor) || data.users[anchor] || !listed || claimed.has(listed.id)) continue;
+    claimed.add(listed.id);
+    anchorById.set(listed.id, anchor);
+    data.users[anchor] = { id: listed.id, attrs: listed.attrs };
+  }
 
   const groupsByExternalId = new Map<string, ScimGroup>();
+  const groupsById = new Map<string, ScimGroup>();
   const groupsByName = new Map<string, ScimGroup>();
   let scimGroups = 0;
   for await (const page of client.list<ScimGroup>('Groups')) {
     for (const g of page) {
       scimGroups++;
+      if (previous) groupsById.set(g.id, g);
       if (g.externalId) groupsByExternalId.set(g.externalId, g);
       if (g.displayName) groupsByName.set(g.displayName.toLowerCase(), g);
     }
@@ -55,6 +70,12 @@ export async function rebuildSnapshot(
       members: (match.members ?? []).flatMap((m) => anchorById.get(m.value) ?? []),
       ...(match.externalId !== group.anchor ? { unanchored: true as const } : {}),
     };
+  }
+  for (const [anchor, record] of Object.entries(previous?.groups ?? {})) {
+    const listed = groupsById.get(record.id);
+    if (desired.groups.has(anchor) || data.groups[anchor] || !listed || claimedGroups.has(listed.id)) continue;
+    claimedGroups.add(listed.id);
+    data.groups[anchor] = { id: listed.id, displayName: listed.displayName ?? record.displayName, members: (listed.members ?? []).flatMap((m) => anchorById.get(m.value) ?? []) };
   }
   return {
     data,
@@ -83,6 +104,7 @@ export class ScimUserIndex {
   private readonly byExternalId = new Map<string, ListedUser>();
   private readonly byUserName = new Map<string, ListedUser>();
   private readonly byEmail = new Map<string, ListedUser>();
+  private readonly byScimId = new Map<string, ListedUser>();
   size = 0;
 
   static async list(client: ScimClient, managedFields: ReadonlySet<UserField>): Promise<ScimUserIndex> {
@@ -96,9 +118,14 @@ export class ScimUserIndex {
   private add(u: ScimUser, managedFields: ReadonlySet<UserField>): void {
     this.size++;
     const found: ListedUser = { id: u.id, ...(u.externalId ? { externalId: u.externalId } : {}), attrs: attrsFromScimUser(u, managedFields) };
+    this.byScimId.set(u.id, found);
     if (u.externalId) this.byExternalId.set(u.externalId, found);
     if (u.userName) this.byUserName.set(u.userName.toLowerCase(), found);
     for (const e of u.emails ?? []) if (e.value) this.byEmail.set(e.value.toLowerCase(), found);
+  }
+
+  byId(id: string): ListedUser | undefined {
+    return this.byScimId.get(id);
   }
 
   /** The accounts this entry could be, most trusted first. */

@@ -101,10 +101,15 @@ describe('admin mistakes and migrations', function () {
       const [config, scim] = [moved, second];
       const users = await listAll<ViewUser>(scim.url, scim.token, 'Users');
       for (const u of users.slice(0, 3)) expect((await scimRequest(scim.url, scim.token, 'DELETE', `/Users/${u.id}`)).status).to.equal(204);
+      // Someone leaves in the same cycle: the rebuild must not forget to deactivate them.
+      const leaver = users.find((u) => u.userName === mailOf(r.ldif, userDn(50)));
+      expect(users.slice(0, 3)).to.not.include(leaver);
+      await r.slapd.modify(`dn: ${userDn(50)}\nchangetype: delete\n`);
       const healed = await runCycle(config);
       expect(healed.report.exitCode, healed.report.error).to.equal(0);
       expect(healed.report.warnings.join('\n')).to.match(/holds \d+ users, but the state file links \d+: accounts were deleted there/);
       expect(healed.report.done.createUser).to.equal(3);
+      expect(healed.report.done.deactivateUser).to.equal(1);
       await expectScimMatchesDirectory(config, scim);
 
       for (const u of await listAll<ViewUser>(scim.url, scim.token, 'Users')) await scimRequest(scim.url, scim.token, 'DELETE', `/Users/${u.id}`);
