@@ -29,7 +29,15 @@ export interface MappingWarning extends FieldWarning {
 }
 
 /** The desired state, plus what the mapping adjusted in entries that are synced. */
-export type MappedState = DesiredState & { warnings: MappingWarning[] };
+export type MappedState = DesiredState & {
+  warnings: MappingWarning[];
+  /**
+   * After a delta read: remembered users whose DN an entry read now holds under another anchor. DNs are unique, so
+   * the remembered entry is gone from there (deleted, or moved out of scope: a move within it would have been read),
+   * which a delta otherwise cannot see. A person deleted and made again at the same DN is the common case.
+   */
+  replacedUsers: string[];
+};
 
 interface GroupDraft {
   anchor: string;
@@ -51,6 +59,13 @@ export class DesiredStateBuilder {
   private readonly warnings: MappingWarning[] = [];
   /** Each user entry's own outcome, before the checks across entries: what a later delta read carries over. */
   private readonly remembered = new Map<string, RememberedUser>();
+  /**
+   * The DN of every user entry this read returned, skipped ones included, to tell a remembered entry whose DN is
+   * taken. Made at the first carryUser from what was remembered until then (only this read's entries, a delta's
+   * few), and compared in lower case, not parsed (DnIndex): every unchanged user is carried past it.
+   */
+  private readAnchorByDn: Map<string, string> | undefined;
+  private readonly replaced: string[] = [];
 
   constructor(
     private readonly rules: MappingRules,
@@ -79,6 +94,12 @@ export class DesiredStateBuilder {
    */
   carryUser(anchor: string, user: RememberedUser): void {
     if (this.remembered.has(anchor) || this.users.has(anchor) || this.duplicateAnchors.has(anchor)) return;
+    this.readAnchorByDn ??= new Map([...this.remembered].map(([a, u]) => [u.dn.toLowerCase(), a]));
+    const successor = this.readAnchorByDn.get(user.dn.toLowerCase());
+    if (successor !== undefined && successor !== anchor) {
+      this.replaced.push(anchor);
+      return;
+    }
     this.remembered.set(anchor, user);
     if (user.skip !== undefined || !user.attrs) return this.skip(user.dn, 'user', user.skip ?? 'skipped by an earlier read', anchor);
     this.placeUser(anchor, user.dn, user.attrs, user.warnings ?? []);
@@ -121,7 +142,7 @@ export class DesiredStateBuilder {
     this.dropSharedValues('userName', 'userName');
     const groups = this.settleGroups();
     const warnings = this.warnings.filter((w) => (w.kind === 'user' ? this.users.has(w.anchor) : groups.groups.has(w.anchor)));
-    return { users: this.users, groups: groups.groups, skipped: this.skipped, membersOutsideScope: groups.outsideScope, warnings };
+    return { users: this.users, groups: groups.groups, skipped: this.skipped, membersOutsideScope: groups.outsideScope, warnings, replacedUsers: this.replaced };
   }
 
   private dropDuplicateAnchors(): void {

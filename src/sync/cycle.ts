@@ -50,11 +50,11 @@ export interface CycleOutcome {
 /**
  * Provisioned, still active people that a full read found gone (held ones aside): the only ones a delta may
  * deprovision, so that a failed deactivation is retried. After a delta: the last full read's list, minus those
- * since deprovisioned or read again.
+ * since deprovisioned or read again, plus those whose DN an entry read now holds (see MappedState.replacedUsers).
  */
 function leaversOf(read: DirectoryRead, memory: DirectoryMemory | undefined, desired: DesiredState, snapshot: SnapshotData): string[] {
   const stillActive = (anchor: string) => snapshot.users[anchor]?.attrs.active === true && !desired.users.has(anchor);
-  if (read.read.kind === 'delta') return (memory?.leavers ?? []).filter(stillActive);
+  if (read.read.kind === 'delta') return [...new Set([...(memory?.leavers ?? []), ...read.desired.replacedUsers])].filter(stillActive);
   const held = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
   return Object.keys(snapshot.users).filter((anchor) => stillActive(anchor) && !held.has(anchor));
 }

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import type { Config } from '../../src/config/load.js';
 import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
+import { formatGeneralizedTime } from '../../src/directory/change-tracking.js';
 import { renderPlanTable } from '../../src/plan/render.js';
 import { journalFileFor } from '../../src/state/journal.js';
 import { runCheck } from '../../src/sync/check.js';
@@ -38,11 +39,15 @@ interface Rig {
   config: Config;
 }
 
-async function rig(users: number, extra = ''): Promise<Rig> {
+async function rig(users: number, extra = '', sourceExtra = ''): Promise<Rig> {
   const { ldif } = sampleDirectoryLdif({ suffix: SUFFIX, users });
-  const slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif });
+  // Entries dated a minute apart in 2025, as a directory in use is: loaded seconds before the first read, every
+  // entry (the OUs too) would be new to it, and a delta read would fall back to a full one.
+  let minute = 0;
+  const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\nmodifyTimestamp: ${formatGeneralizedTime(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
+  const slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: dated });
   const scim = await startScim('sandbox');
-  const written = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token, extra });
+  const written = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token, extra, sourceExtra });
   return { slapd, scim, ldif, written, config: written.load() };
 }
 
@@ -232,6 +237,35 @@ describe('admin mistakes and migrations', function () {
       expect(linked[0]!.id).to.equal(made.body.id);
       expect(linked[0]!.externalId).to.be.a('string');
       await expectScimMatchesDirectory(r.config, r.scim);
+    });
+  });
+
+  describe('with delta reads on', () => {
+    let r: Rig;
+    before(async () => {
+      r = await rig(60, '', '  delta: { enabled: true, fullReadEvery: 24 }\n');
+      const first = await runCycle(r.config);
+      expect(first.report.exitCode, first.report.error).to.equal(0);
+    });
+    after(() => stopRig(r));
+
+    it('a person deleted and re-created at the same DN keeps one account after a delta read, not only after the next full read', async () => {
+      const dn = userDn(10);
+      const mail = mailOf(r.ldif, dn);
+      const before = (await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users')).filter((u) => u.userName === mail);
+      await r.slapd.modify(`dn: ${dn}\nchangetype: delete\n`);
+      await r.slapd.modify(recordOf(r.ldif, dn));
+      const cycle = await runCycle(r.config);
+      expect(cycle.report.directory.read.kind, JSON.stringify(cycle.report.directory.read)).to.equal('delta');
+      expect(cycle.report.failures).to.deep.equal([]);
+      expect(cycle.report.skipped.filter((s) => s.dn === dn), 'not skipped as two entries sharing one email').to.deep.equal([]);
+      expect(cycle.report.exitCode, cycle.report.error).to.equal(0);
+      const after = (await listAll<ViewUser>(r.scim.url, r.scim.token, 'Users')).filter((u) => u.userName === mail);
+      expect(after.map((u) => u.id)).to.deep.equal(before.map((u) => u.id));
+      expect(after[0]!.externalId).to.not.equal(before[0]!.externalId);
+      expect(after[0]!.active).to.equal(true);
+      const full = await runCycle(r.config, { fullRead: true });
+      expect(full.report.calls.writes, JSON.stringify(full.report.planned)).to.equal(0);
     });
   });
 
