@@ -66,8 +66,12 @@ function leaversOf(read: DirectoryRead, memory: DirectoryMemory | undefined, des
  * Administration: the snapshot is rebuilt by listing, which never deprovisions, and the plan re-creates them.
  */
 export function scimSideLost(total: number | undefined, snapshot: SnapshotData, url: string): { stop?: string; rebuild?: string } | undefined {
-  const linked = Object.keys(snapshot.users).length;
-  if (total === undefined || linked === 0 || total >= linked) return undefined;
+  if (total === undefined) return undefined;
+  // Counted without an array of 150,000 keys, and only up to one past total: the exact number is needed only then.
+  let linked = 0;
+  for (const _ in snapshot.users) if (++linked > total) break;
+  if (linked === 0 || total >= linked) return undefined;
+  linked = Object.keys(snapshot.users).length;
   if (total === 0) {
     return {
       stop:
