@@ -14,6 +14,12 @@ function fmt(v: string | boolean | undefined): string {
   return v === undefined ? '(none)' : JSON.stringify(v);
 }
 
+/** What an update does to the account's link beyond its fields (plan and explain say it alike). */
+export function linkNotes(op: Extract<Operation, { kind: 'updateUser' | 'reactivateUser' | 'deactivateUser' }>): string[] {
+  if (op.takeOver) return [`takes over the account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}): same email, new entry; externalId -> ${fmt(op.anchor)}`];
+  return op.setExternalId ? [`externalId -> ${fmt(op.anchor)} (linked by name so far)`] : [];
+}
+
 export function planRows(plan: Plan): PlanRow[] {
   return plan.operations.map((op): PlanRow => {
     switch (op.kind) {
@@ -28,11 +34,7 @@ export function planRows(plan: Plan): PlanRow[] {
           name: op.userName,
           anchor: op.anchor,
           dn: op.dn ?? '',
-          details: [
-            ...(op.takeOver ? [`takes over the account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}): same email, new entry; externalId -> ${fmt(op.anchor)}`] : []),
-            ...op.changes.map((c) => `${c.field}: ${fmt(c.from)} -> ${fmt(c.to)}`),
-            ...(op.setExternalId && !op.takeOver ? [`externalId -> ${fmt(op.anchor)} (linked by name so far)`] : []),
-          ].join('; '),
+          details: [...linkNotes(op), ...op.changes.map((c) => `${c.field}: ${fmt(c.from)} -> ${fmt(c.to)}`)].join('; '),
         };
       case 'deleteUser':
         return { action: op.kind, type: 'user', name: op.userName, anchor: op.anchor, dn: '', details: 'SCIM record deleted (target.deprovision: delete)' };

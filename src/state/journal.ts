@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { describeWriteError } from './disk-advice.js';
-import { StateError, type GroupRecord, type SnapshotData, type UserRecord } from './snapshot.js';
+import type { GroupRecord, SnapshotData, UserRecord } from './snapshot.js';
+import { StateError } from './state-error.js';
 
 // The snapshot file is rewritten whole, so it is written only every few hundred calls, and a large one not even at
 // the end of every cycle (Snapshot.saveAtCycleEnd). In between, each confirmed call is appended here as one line,

@@ -6,7 +6,11 @@ import type { UserAttributes } from '../model.js';
 import { log } from '../log.js';
 import { version } from '../version.js';
 import { SnapshotFile } from './snapshot-file.js';
+import { StateError } from './state-error.js';
 import { applyEntry, Journal, journalFileFor, replayJournal, type CreateKind, type JournalEntry } from './journal.js';
+
+// Callers met StateError here before it had a module of its own (journal.ts needs it without importing this one).
+export { StateError };
 
 /** What the SCIM side holds for one directory user, as last confirmed by a SCIM answer. */
 export interface UserRecord {
@@ -101,13 +105,6 @@ export function migrateSnapshot(raw: unknown, file: string): { data: SnapshotDat
   throw new StateError(`the state file ${file} has state version ${data.version}, which no ldap-scim wrote: ${fresh}`);
 }
 
-/** The state file cannot be read or written: stops the cycle before any SCIM write (exit 1), naming state.path. */
-export class StateError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StateError';
-  }
-}
 
 /**
  * Whether the snapshot could be written: its folder exists and is writable, or the nearest existing folder above it
@@ -207,17 +204,13 @@ export class Snapshot {
   }
 
   /**
-   * The SCIM directory this state belongs to, or a reason to stop: ids recorded for one directory mean nothing on
-   * another, and a plan made against them would report "already matches" while the other stays empty. A file that
-   * recorded no target (state version 1) takes the one in use.
+   * Why this state cannot be used against `url`: ids recorded for one SCIM directory mean nothing on another, and a
+   * plan made against them would report "already matches" while the other stays empty. A file that recorded no
+   * target (state version 1) fits any; the cycle then records the one in use (adoptTarget).
    */
   targetProblem(url: string): string | undefined {
     const recorded = this.data.target;
-    if (!recorded) {
-      this.adoptTarget(url);
-      return undefined;
-    }
-    if (targetIdentity(recorded.url) === targetIdentity(url)) return undefined;
+    if (!recorded || targetIdentity(recorded.url) === targetIdentity(url)) return undefined;
     return (
       `the state file ${this.file} belongs to the SCIM directory ${recorded.url}, but target.url is now ${url}: ` +
       `its ids mean nothing there. Give each SCIM directory its own state.path, or, to move this connector to the new directory, run sync --rebuild-state ` +

@@ -3,8 +3,8 @@ import { diffUser } from '../plan/plan.js';
 import type { Operation, OperationKind } from '../plan/operations.js';
 import type { ScimClient } from '../scim/client.js';
 import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
-import { attrsFromScimUser, groupPayload, userPatchOperations, userPayload, type PatchOperation, type ScimGroup, type ScimUser } from '../scim/resources.js';
-import { ScimUserIndex, type ListedUser } from './rebuild.js';
+import { groupPayload, userPatchOperations, userPayload, type PatchOperation, type ScimGroup, type ScimUser } from '../scim/resources.js';
+import { listedUser, ScimUserIndex, type ListedUser } from '../scim/user-index.js';
 import type { GroupRecord, Snapshot, UserRecord } from '../state/snapshot.js';
 import { log } from '../log.js';
 import { Progress } from '../progress.js';
@@ -219,7 +219,7 @@ class Applier {
         if (definitelyNotCreated(e)) snapshot.settleCreate('user', anchor);
         throw e;
       }
-      const existing = (await this.findUser(anchor, attrs.userName, label)) ?? (await this.listedUser(anchor, attrs));
+      const existing = (await this.findUser(anchor, attrs.userName, label)) ?? (await this.userFromListing(anchor, attrs));
       if (!existing) {
         throw new ScimError(
           label,
@@ -251,13 +251,13 @@ class Applier {
 
   private async findUser(anchor: string, userName: string, label: string): Promise<ListedUser | undefined> {
     const found = (await this.ctx.client.findUser('externalId', anchor, label)) ?? (await this.ctx.client.findUser('userName', userName, label));
-    return found && { id: found.id, ...(found.externalId ? { externalId: found.externalId } : {}), attrs: attrsFromScimUser(found, this.ctx.managedFields) };
+    return found && listedUser(found, this.ctx.managedFields);
   }
 
   /** The whole listing, made at most once a cycle, for a 409 the server's filter did not explain. */
   private listing: Promise<ScimUserIndex> | undefined;
 
-  private async listedUser(anchor: string, attrs: UserAttributes): Promise<ListedUser | undefined> {
+  private async userFromListing(anchor: string, attrs: UserAttributes): Promise<ListedUser | undefined> {
     this.listing ??= ScimUserIndex.list(this.ctx.client, this.ctx.managedFields);
     const index = await this.listing;
     return index.candidates(anchor, attrs.userName, attrs.email).find((c) => c !== undefined);
@@ -266,8 +266,8 @@ class Applier {
   /** Adopts an existing SCIM user for this anchor, patching only where it differs from the directory. */
   private async linkUser(anchor: string, existing: ListedUser, attrs: UserAttributes, label: string): Promise<void> {
     const operations = userPatchOperations(diffUser(existing.attrs, attrs));
-    const anchorOp = existing.externalId !== anchor;
-    if (operations.length || anchorOp) await this.patchUser(existing.id, operations, anchorOp ? anchor : undefined, label);
+    const setExternalId = existing.externalId !== anchor;
+    if (operations.length || setExternalId) await this.patchUser(existing.id, operations, setExternalId ? anchor : undefined, label);
     this.setUser(anchor, { id: existing.id, attrs });
     log.info(`linked existing SCIM user ${existing.id} to ${label}`);
   }

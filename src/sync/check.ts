@@ -68,9 +68,8 @@ export async function runCheck(config: Config): Promise<CheckResult> {
   const fingerprint = keyFingerprint(config.target.token);
   let scimUsers: number | undefined;
   try {
-    const total = await client.countUsers('key check');
-    scimUsers = total;
-    lines.push({ what: 'scim', ok: true, text: `${config.target.url} accepted the API key (${fingerprint}); it holds ${total ?? 'an unknown number of'} users` });
+    scimUsers = await client.countUsers('key check');
+    lines.push({ what: 'scim', ok: true, text: `${config.target.url} accepted the API key (${fingerprint}); it holds ${scimUsers ?? 'an unknown number of'} users` });
   } catch (e) {
     lines.push({ what: 'scim', ok: false, text: (e as Error).message });
     if (e instanceof KeyRejectedError) exitCode = EXIT.keyRejected;
@@ -93,8 +92,9 @@ export async function runCheck(config: Config): Promise<CheckResult> {
     }
     const mismatch = snapshot.existed ? snapshot.targetProblem(config.target.url) : undefined;
     const lost = snapshot.existed ? scimSideLost(scimUsers, snapshot.data, config.target.url) : undefined;
-    if (mismatch || lost?.stop) throw new Error(`a sync would stop before writing: ${mismatch ?? lost?.stop}`);
-    if (lost?.rebuild) lines.push({ what: 'state', ok: true, warn: true, text: lost.rebuild.replace('is rebuilt', 'would be rebuilt by the next sync') });
+    const stop = mismatch ?? (lost && 'stop' in lost ? lost.stop : undefined);
+    if (stop) throw new Error(`a sync would stop before writing: ${stop}`);
+    if (lost && 'deleted' in lost) lines.push({ what: 'state', ok: true, warn: true, text: `${lost.deleted}; the next sync rebuilds the snapshot from the SCIM side (nothing is deprovisioned)` });
     lines.push({
       what: 'state',
       ok: true,

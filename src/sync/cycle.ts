@@ -65,13 +65,11 @@ function leaversOf(read: DirectoryRead, memory: DirectoryMemory | undefined, des
  * "already matches" while it stays empty, so the cycle stops. Some fewer is accounts deleted in Atlassian
  * Administration: the snapshot is rebuilt by listing, which never deprovisions, and the plan re-creates them.
  */
-export function scimSideLost(total: number | undefined, snapshot: SnapshotData, url: string): { stop?: string; rebuild?: string } | undefined {
+export function scimSideLost(total: number | undefined, snapshot: SnapshotData, url: string): { stop: string } | { deleted: string } | undefined {
   if (total === undefined) return undefined;
-  // Counted without an array of 150,000 keys, and only up to one past total: the exact number is needed only then.
   let linked = 0;
-  for (const _ in snapshot.users) if (++linked > total) break;
+  for (const _ in snapshot.users) linked++; // no array of 150,000 keys for a count
   if (linked === 0 || total >= linked) return undefined;
-  linked = Object.keys(snapshot.users).length;
   if (total === 0) {
     return {
       stop:
@@ -79,7 +77,7 @@ export function scimSideLost(total: number | undefined, snapshot: SnapshotData, 
         `If it is meant to be provisioned afresh, run sync --rebuild-state; otherwise check target.url`,
     };
   }
-  return { rebuild: `the SCIM directory at ${url} holds ${total} users, but the state file links ${linked}: accounts were deleted there; the snapshot is rebuilt from the SCIM side (nothing is deprovisioned)` };
+  return { deleted: `the SCIM directory at ${url} holds ${total} users, but the state file links ${linked}: accounts were deleted there` };
 }
 
 export function scimClientFor(config: Config): ScimClient {
@@ -167,17 +165,18 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     };
     describeRead(read);
     let rebuild = !snapshot.existed || options.rebuildState === true;
+    const otherTarget = snapshot.targetProblem(config.target.url);
     if (!rebuild) {
-      const stop = snapshot.targetProblem(config.target.url);
-      if (stop) return stopBeforeWriting(stop);
+      if (otherTarget) return stopBeforeWriting(otherTarget);
       // A quiet cycle makes no other call: without this one read, an expired key would go unnoticed until the
       // directory next changes. Its count also shows a SCIM side that lost what the snapshot says it holds.
       // (A rebuild lists the SCIM side, which proves the key as well.)
       const lost = scimSideLost(await client.countUsers('API key check'), snapshot.data, config.target.url);
-      if (lost?.stop) return stopBeforeWriting(lost.stop);
-      if (lost?.rebuild) {
-        log.warn(lost.rebuild);
-        report.warnings.push(lost.rebuild);
+      if (lost && 'stop' in lost) return stopBeforeWriting(lost.stop);
+      if (lost) {
+        const warning = `${lost.deleted}; the snapshot is rebuilt from the SCIM side (nothing is deprovisioned)`;
+        log.warn(warning);
+        report.warnings.push(warning);
         rebuild = true;
         // A rebuild links only the users it is given: after a delta read that would be only the changed ones.
         if (read.read.kind === 'delta') {
@@ -193,12 +192,13 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     if (rebuild) {
       log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
       // The old records are worth keeping only where they name this SCIM directory (not after a move of target).
-      const previous = snapshot.existed && !snapshot.targetProblem(config.target.url) ? snapshot.data : undefined;
+      const previous = snapshot.existed && !otherTarget ? snapshot.data : undefined;
       const rebuilt = await withSendingGrowth(() => rebuildSnapshot(client, desired, managed, previous));
       snapshot.replace(rebuilt.data);
-      snapshot.adoptTarget(config.target.url);
       report.rebuild = rebuilt.counts;
     }
+    // A new or rebuilt snapshot, or one of state version 1, records the SCIM directory it now belongs to.
+    snapshot.adoptTarget(config.target.url);
 
     const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
     const leavers = delta.enabled ? leaversOf(read, memory, desired, snapshot.data) : [];

@@ -2,6 +2,7 @@ import type { Config } from '../config/load.js';
 import { findUserEntry, type FoundEntry } from '../directory/reader.js';
 import { OPTIONAL_USER_FIELDS, type DesiredUser, type UserAttributes } from '../model.js';
 import type { Operation } from '../plan/operations.js';
+import { linkNotes } from '../plan/render.js';
 import type { UserRecord } from '../state/snapshot.js';
 import { EXIT, runCycle } from './cycle.js';
 
@@ -100,13 +101,8 @@ function describeOperation(op: Operation): string {
     case 'updateUser':
     case 'reactivateUser':
     case 'deactivateUser':
-      return `${op.kind}: ${[
-        ...(op.takeOver
-          ? [`takes over the SCIM account of the deleted entry ${op.takeOver.anchor} (${op.takeOver.userName}), which has the same email; its externalId becomes ${JSON.stringify(op.anchor)}`]
-          : []),
-        ...op.changes.map((c) => `${c.field} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`),
-        ...(op.setExternalId && !op.takeOver ? [`externalId -> ${JSON.stringify(op.anchor)} (the account was linked by name)`] : []),
-      ].join('; ')}` + (op.kind === 'deactivateUser' ? ' (the user left the directory scope)' : '');
+      return `${op.kind}: ${[...linkNotes(op), ...op.changes.map((c) => `${c.field} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`)].join('; ')}` +
+        (op.kind === 'deactivateUser' ? ' (the user left the directory scope)' : '');
     case 'deleteUser':
       return 'deleteUser: the SCIM record is deleted (target.deprovision: delete)';
     case 'addMembers':
