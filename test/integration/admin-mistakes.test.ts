@@ -26,6 +26,16 @@ function mailOf(ldif: string, dn: string): string {
   return /^mail: (.*)$/m.exec(recordOf(ldif, dn))![1]!;
 }
 
+/** An account made on the SCIM side by someone else (an admin by hand, another provisioning tool). */
+const accountMadeByHand = (scim: ScimUnderTest, userName: string, mail: string, extra: Record<string, unknown> = {}) =>
+  scimRequest(scim.url, scim.token, 'POST', '/Users', {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName,
+    emails: [{ value: mail, primary: true }],
+    active: true,
+    ...extra,
+  });
+
 const forget = (config: Config) => {
   rmSync(config.state.path, { force: true });
   rmSync(journalFileFor(config.state.path), { force: true });
@@ -219,12 +229,7 @@ describe('admin mistakes and migrations', function () {
       // about to join the directory: the create answers 409 on the email, and no filter on externalId or
       // userName finds the account.
       const mail = 'newcomer@example.test';
-      const made = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Users', {
-        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-        userName: 'hand.made',
-        emails: [{ value: mail, primary: true }],
-        active: true,
-      });
+      const made = await accountMadeByHand(r.scim, 'hand.made', mail);
       expect(made.status).to.equal(201);
       await r.slapd.modify(
         `dn: uid=newcomer,ou=people,${SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: newcomer\ncn: New Comer\nsn: Comer\ngivenName: New\nmail: ${mail}\n`,
@@ -287,12 +292,7 @@ describe('admin mistakes and migrations', function () {
 
     it('a 409 on a user or a group is resolved through the listing, and the linked ones carry their anchor', async () => {
       const mail = 'new.person@example.test';
-      const user = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Users', {
-        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-        userName: 'NEW.Person@example.test',
-        emails: [{ value: mail, primary: true }],
-        active: true,
-      });
+      const user = await accountMadeByHand(r.scim, 'NEW.Person@example.test', mail);
       const group = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Contractors' });
       expect([user.status, group.status]).to.deep.equal([201, 201]);
       await r.slapd.modify(
@@ -325,13 +325,7 @@ describe('admin mistakes and migrations', function () {
       // The other tool made an account for every person, by email, without our anchors.
       const mails = [10, 12, 14, 16].map((n) => mailOf(r.ldif, userDn(n)));
       for (const mail of mails) {
-        const made = await scimRequest(r.scim.url, r.scim.token, 'POST', '/Users', {
-          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-          userName: mail,
-          externalId: `other-tool-${mail}`,
-          emails: [{ value: mail, primary: true }],
-          active: true,
-        });
+        const made = await accountMadeByHand(r.scim, mail, mail, { externalId: `other-tool-${mail}` });
         expect(made.status).to.equal(201);
       }
       const first = await runCycle(r.config);
