@@ -130,10 +130,13 @@ export function renderReport(r: CycleReport): string {
 /** One log line per cycle, for the daemon's log: result, what was done, what failed, calls. */
 export function summaryLine(r: CycleReport): string {
   const done = OPERATION_KINDS.filter((k) => r.done[k]).map((k) => `${r.done[k]} ${LABELS[k]}`);
+  const planned = OPERATION_KINDS.reduce((n, k) => n + (r.planned[k] ?? 0), 0);
+  // A held plan is not "nothing to change": it is changes that were not made.
+  const idle = !r.planMade ? 'nothing planned' : planned ? `${planned} operations planned, none done` : 'nothing to change';
   const parts = [
     `cycle ${r.result} (exit ${r.exitCode}) in ${(r.durationMs / 1000).toFixed(1)} s`,
     `${r.directory.read.kind} read of ${r.directory.userEntries} user entries`,
-    done.length ? done.join(', ') : r.planMade ? 'nothing to change' : 'nothing planned',
+    done.length ? done.join(', ') : idle,
     ...(r.failures.length ? [`${r.failures.length} failed`] : []),
     ...(r.skipped.length ? [`${r.skipped.length} entries skipped`] : []),
     `${r.calls.requests} SCIM calls (${r.calls.writes} writes, ${r.calls.rateLimited} answered 429)`,
