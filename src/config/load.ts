@@ -144,7 +144,7 @@ function resolve(raw: RawConfig, file: string, fail: (key: string[], message: st
   };
 }
 
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+export const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 /** Replaces ${VAR} in every string value (after parsing, so line numbers stay those of the file). */
 function substituteEnv(

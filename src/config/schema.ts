@@ -92,7 +92,11 @@ const target = z
     maxRetries: nonNegativeInt().default(5),
     maxRetryWaitSeconds: positive().default(120),
     membersPerPatch: positiveInt().max(1000, { error: 'must be at most 1000' }).default(100),
-    adoptExistingGroups: z.boolean({ error: 'must be true or false' }).default(true),
+    /**
+     * Left out (the default): a directory group whose name a SCIM group made outside ldap-scim holds is held for
+     * review (plan --approve-group). true adopts them all without one, as before reviews existed.
+     */
+    adoptExistingGroups: z.boolean({ error: 'must be true or false' }).optional(),
     deprovision: z.enum(['deactivate', 'delete'], { error: 'must be deactivate or delete' }).default('deactivate'),
   })
   .refine((t) => (t.token === undefined) !== (t.tokenFile === undefined), {
@@ -119,6 +123,14 @@ export const configSchema = z.strictObject({
     path: text(),
     checkpointEvery: positiveInt().default(200),
     keepReports: nonNegativeInt().default(30),
+    /** The audit trail beside the state (see src/audit/audit-log.ts): rotated by size or age, kept keepDays. */
+    audit: z
+      .strictObject({
+        rotateMb: positive().default(50),
+        rotateDays: positiveInt().default(30),
+        keepDays: positiveInt().default(400),
+      })
+      .default({ rotateMb: 50, rotateDays: 30, keepDays: 400 }),
   }),
   schedule: text()
     .refine((v) => cron.validate(v), { error: 'must be a cron expression such as "*/15 * * * *" (six fields allow seconds)' })
