@@ -18,12 +18,23 @@ command -v ldapmodify >/dev/null || packages+=(ldap-utils)
 if [ "${1:-}" = "--samba" ]; then
   { command -v samba >/dev/null || [ -x /usr/sbin/samba ]; } || packages+=(samba samba-ad-dc krb5-user winbind ldb-tools)
 fi
-if [ ${#packages[@]} -gt 0 ]; then
+# promtool lets the unit tests check deploy/prometheus/ldap-scim-alerts.yml the way Prometheus loads it (under CI
+# they fail without it). Debian ships it only inside the server package: ~20 MB to fetch, ~15 s, ~320 MB on disk
+# (mostly time zone data for its web UI). Without recommends, so that no node exporter comes along.
+lean=()
+command -v promtool >/dev/null || lean+=(prometheus)
+if [ ${#packages[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then
   as_root=()
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
-  echo "setup: installing ${packages[*]} with apt-get"
+  all=("${packages[@]}" "${lean[@]}")
+  echo "setup: installing ${all[*]} with apt-get"
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+  [ ${#packages[@]} -eq 0 ] || "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+  if [ ${#lean[@]} -gt 0 ]; then
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null
+    # Only promtool is wanted: where systemd started the package's own Prometheus server, stop and disable it.
+    [ ! -d /run/systemd/system ] || "${as_root[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 echo "setup: installing Node packages (npm ci)"

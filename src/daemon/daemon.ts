@@ -127,6 +127,8 @@ export class Daemon {
 
   private schedule(): void {
     this.task = cron.schedule(this.config.schedule, () => this.tick(), { name: 'ldap-scim sync' });
+    // Here, so start() and a SIGHUP that changes the schedule both re-set it: the staleness alert scales with it.
+    this.metrics.schedulePeriod(this.task);
   }
 
   private async cycle(): Promise<void> {

@@ -1,6 +1,35 @@
+import type { ScheduledTask } from 'node-cron';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CycleReport } from '../sync/report.js';
+import type { CycleReport, CycleResult } from '../sync/report.js';
 import type { KeyExpiry } from './key-lifecycle.js';
+
+// Exported from 0 at start: a counter series that first appears at 1 shows no increase() in Prometheus, so the
+// first guard stop after a restart would raise no alert. The Record makes a new CycleResult a type error here.
+const CYCLE_RESULTS = Object.keys({
+  interrupted: true,
+  failed: true,
+  success: true,
+  'completed-with-failures': true,
+  'directory-failed': true,
+  'scim-failed': true,
+  'key-rejected': true,
+  'guard-stopped': true,
+  'dry-run': true,
+} satisfies Record<CycleResult, true>) as CycleResult[];
+
+// Enough runs to span a night or a weekend for the usual schedules (200 quarter-hours are two days, 200 weekday
+// mornings most of a year) at a few milliseconds' cost; a per-minute business-hours schedule would need more.
+const PERIOD_SAMPLE_RUNS = 200;
+
+/**
+ * The schedule's period for "no success in N periods": the longest gap between its coming runs, not just the next
+ * one, so that a schedule which pauses at night or at weekends does not look overdue every night. 0 when unknown.
+ */
+export function schedulePeriodSeconds(runs: readonly Date[]): number {
+  let longest = 0;
+  for (let i = 1; i < runs.length; i++) longest = Math.max(longest, (runs[i]!.getTime() - runs[i - 1]!.getTime()) / 1000);
+  return longest;
+}
 
 /** The daemon's Prometheus metrics, on a registry of their own (prefix ldap_scim_). */
 export class DaemonMetrics {
@@ -28,9 +57,19 @@ export class DaemonMetrics {
     registers: [this.registry],
   });
   private readonly ready = new Gauge({ name: 'ldap_scim_ready', help: '1 when the last cycle succeeded and the key is accepted', registers: [this.registry] });
+  private readonly period = new Gauge({
+    name: 'ldap_scim_schedule_period_seconds',
+    help: 'Longest interval between the next runs of the cron schedule (0 until scheduled)',
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ldap_scim_' });
+    for (const result of CYCLE_RESULTS) this.cycles.inc({ result }, 0);
+  }
+
+  schedulePeriod(task: Pick<ScheduledTask, 'getNextRuns'>): void {
+    this.period.set(schedulePeriodSeconds(task.getNextRuns(PERIOD_SAMPLE_RUNS)));
   }
 
   cycle(report: CycleReport): void {
