@@ -4,13 +4,22 @@ import { randomBytes } from 'node:crypto';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config/load.js';
 import { log } from './log.js';
-import { renderPlanCsv, renderPlanJson, renderPlanTable } from './plan/render.js';
+import { emailLookup, renderPlanCsv, renderPlanJson, renderPlanTable, type PlanContext } from './plan/render.js';
+import { archiveReport } from './daemon/report-archive.js';
+import type { CycleOutcome } from './sync/cycle.js';
 import { startSandbox } from './sandbox/server.js';
 import { EXIT, runCycle } from './sync/cycle.js';
 import { renderReport } from './sync/report.js';
 import { renderCheck, runCheck } from './sync/check.js';
 import { APPROVAL_HOURS, approvalFileFor, writeApproval } from './plan/approval.js';
+import { approveGroups, groupApprovalFileFor } from './plan/group-approval.js';
+import type { Plan } from './plan/operations.js';
 import { explainUser } from './sync/explain.js';
+import { renderReview } from './sync/review.js';
+import { printSchema } from './config/json-schema.js';
+import { parseSince, readHistory, renderHistory, type HistoryQuery } from './audit/history.js';
+import { auditFiles } from './audit/audit-log.js';
+import { findUserEntry } from './directory/reader.js';
 import { Daemon } from './daemon/daemon.js';
 import { version } from './version.js';
 import { boundHeapGrowth } from './heap-growth.js';
@@ -64,6 +73,11 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+function planContextOf(outcome: CycleOutcome): PlanContext {
+  const { report, desired, snapshot } = outcome;
+  return { emailOf: emailLookup(desired, snapshot), skipped: report.skipped, ...(report.guard ? { guard: report.guard } : {}) };
+}
+
 const FULL_READ_HELP = 'read the whole directory scope even when a delta read is due (source.delta)';
 
 const program = new Command()
@@ -85,10 +99,13 @@ program
   .option('--json', 'print the cycle report as JSON instead of text')
   .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; fullRead?: boolean; json?: boolean }) => {
     const config = loadOrExit(opts.config);
-    const { report, plan } = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState, fullRead: opts.fullRead });
-    if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan, report.guard) + '\n');
+    // An admin at the keyboard may just have freed a group's name in Atlassian Administration: try it at once.
+    const outcome = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState, fullRead: opts.fullRead, retryRefusedGroups: true });
+    const { report, plan } = outcome;
+    if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan, planContextOf(outcome)) + '\n');
     // A dry run's JSON carries the plan itself, so a script can review the operations, not just their counts.
-    const json = opts.dryRun && plan ? { ...report, plan: { operations: plan.operations, warnings: plan.warnings } } : report;
+    const json = opts.dryRun && plan ? { ...report, plan: JSON.parse(renderPlanJson(plan, planContextOf(outcome))) as unknown } : report;
+    if (!opts.dryRun) await archiveReport(config.state.path, report, config.state.keepReports).catch((e: Error) => log.warn(`could not keep the cycle report: ${e.message}`));
     process.stdout.write((opts.json ? JSON.stringify(json, null, 2) : renderReport(report)) + '\n');
     process.exitCode = report.exitCode;
   });
@@ -119,17 +136,26 @@ program
   .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
   .option('--out <file>', 'write the plan to this file instead of standard output')
   .option('--approve', `confirm the removals a safety guard holds, for the next sync only (valid ${APPROVAL_HOURS} h, and only while the plan removes the same people and groups)`)
+  .option(
+    '--approve-group <name>',
+    `let the next sync adopt this conflicting SCIM group and overwrite its members with the directory's, as shown (repeatable; valid ${APPROVAL_HOURS} h, and only while the breakdown is the same)`,
+    (name: string, names: string[]) => [...names, name],
+    [] as string[],
+  )
   .option('--full-read', FULL_READ_HELP)
-  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string; approve?: boolean; fullRead?: boolean }) => {
+  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string; approve?: boolean; approveGroup: string[]; fullRead?: boolean }) => {
     const config = loadOrExit(opts.config);
-    const { report, plan, guardStops = [] } = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
+    const outcome = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
+    const { report, plan, guardStops = [] } = outcome;
     if (plan) {
-      const text = opts.format === 'json' ? renderPlanJson(plan) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan) : renderPlanTable(plan, report.guard);
+      const context = planContextOf(outcome);
+      const text = opts.format === 'json' ? renderPlanJson(plan, context) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan, context) : renderPlanTable(plan, context);
       if (opts.out) writeFileSync(opts.out, text);
       else process.stdout.write(text);
     }
     process.stderr.write(renderReport(report) + '\n');
     process.exitCode = report.exitCode;
+    if (plan && opts.approveGroup.length) await approveGroupsAsked(config, plan, opts.approveGroup);
     if (!opts.approve || !plan) return;
     if (guardStops.some((s) => !s.forceable)) {
       process.stderr.write('not approved: this plan is held by a guard that cannot be overridden (see above)\n');
@@ -144,6 +170,32 @@ program
       process.exitCode = EXIT.ok;
     }
   });
+
+/** plan --approve-group: every name must be a conflict this plan shows, or nothing is approved. */
+async function approveGroupsAsked(config: Config, plan: Plan, names: readonly string[]): Promise<void> {
+  const conflicts = plan.conflicts ?? [];
+  const adoptable = conflicts.filter((c) => c.scimId !== undefined);
+  const chosen = names.map((n) => ({ name: n, conflict: adoptable.find((c) => c.displayName.toLowerCase() === n.toLowerCase()) }));
+  const unknown = chosen.filter((c) => !c.conflict).map((c) => `"${c.name}"`);
+  if (unknown.length) {
+    const known = adoptable.map((c) => `"${c.displayName}"`).join(', ');
+    const outside = conflicts.filter((c) => c.scimId === undefined).map((c) => `"${c.displayName}"`);
+    process.stderr.write(
+      `not approved: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a group conflict of this plan; ` +
+        (known ? `the conflicts it shows are ${known}` : 'it shows no conflict that can be approved') +
+        (outside.length ? ` (${outside.join(', ')}: held outside the SCIM directory, which no approval can adopt)` : '') +
+        '\n',
+    );
+    process.exitCode = EXIT.badConfig;
+    return;
+  }
+  const approved = await approveGroups(config.state.path, chosen.map((c) => c.conflict!));
+  for (const a of approved) {
+    process.stderr.write(
+      `approved: the next sync adopts SCIM group "${a.displayName}" (${a.scimId}): ${a.add} members added, ${a.remove} removed, once, until ${a.expiresAt}, if the breakdown is still the same (${groupApprovalFileFor(config.state.path)})\n`,
+    );
+  }
+}
 
 program
   .command('check')
@@ -169,6 +221,68 @@ program
   });
 
 program
+  .command('review')
+  .description("who a sync would provision, as Atlassian's review CSV: email, unique identifier, active status, groups; then the skipped entries and why. Writes nothing")
+  .requiredOption('-c, --config <file>', 'the YAML configuration')
+  .option('--out <file>', 'write the CSV to this file instead of standard output')
+  .option('--full-read', FULL_READ_HELP)
+  .action(async (opts: { config: string; out?: string; fullRead?: boolean }) => {
+    const config = loadOrExit(opts.config);
+    const { report, plan, desired, snapshot } = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
+    if (plan && desired && snapshot) {
+      const csv = renderReview(plan, desired, snapshot, report);
+      if (opts.out) writeFileSync(opts.out, csv);
+      else process.stdout.write(csv);
+    }
+    process.stderr.write(renderReport(report) + '\n');
+    process.exitCode = report.exitCode;
+  });
+
+program
+  .command('history')
+  .description('what ldap-scim changed on the SCIM side, when, and how it went: read from the audit trail beside the state')
+  .requiredOption('-c, --config <file>', 'the YAML configuration')
+  .option('--user <id>', 'one person: as explain finds them (a DN, uid, sAMAccountName, userPrincipalName, mail or cn), or the userName, email or SCIM id written')
+  .option('--group <name>', 'one group, by any name it had')
+  .option('--since <when>', 'only writes from then on: a date (2026-12-01), an ISO time, or a span back from now (7d, 12h)')
+  .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'))
+  .action(async (opts: { config: string; user?: string; group?: string; since?: string; format: 'table' | 'json' | 'csv' }) => {
+    const config = loadOrExit(opts.config);
+    if (opts.user && opts.group) {
+      process.stderr.write('ldap-scim history: give --user or --group, not both\n');
+      process.exitCode = EXIT.badConfig;
+      return;
+    }
+    const since = opts.since === undefined ? undefined : parseSince(opts.since);
+    if (opts.since !== undefined && !since) {
+      process.stderr.write(`ldap-scim history: --since ${opts.since}: must be a date (2026-12-01), an ISO time, or a span such as 7d or 12h\n`);
+      process.exitCode = EXIT.badConfig;
+      return;
+    }
+    let user: HistoryQuery['user'];
+    if (opts.user) {
+      // The directory names the person's anchor, which every line carries; without it the ID is matched as written.
+      const entry = await findUserEntry(config, config.mapping, opts.user).catch((e: Error) => {
+        process.stderr.write(`note: the directory could not be asked who ${opts.user} is (${e.message}); matching it against the names recorded\n`);
+        return undefined;
+      });
+      user = { anchors: new Set(entry?.anchor ? [entry.anchor] : []), text: opts.user };
+    }
+    const files = auditFiles(config.state.path);
+    if (files.length === 0) {
+      process.stderr.write(`no audit trail yet: no write has been recorded beside ${config.state.path}\n`);
+      return;
+    }
+    const found = await readHistory(config.state.path, { ...(user ? { user } : {}), ...(opts.group ? { group: opts.group } : {}), ...(since ? { since } : {}) });
+    process.stdout.write(renderHistory(found, opts.format));
+  });
+
+program
+  .command('schema')
+  .description("print the configuration's JSON Schema, for an editor (the example configs name the copy shipped in config/)")
+  .action(() => printSchema());
+
+program
   .command('sandbox')
   .description('run the built-in Atlassian-style SCIM server (for the demo, tests, and rehearsing a mapping)')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -180,13 +294,15 @@ program
   .option('--fault-after-write <0..1>', 'the share of those faults that come after the write took effect', share)
   .option('--latency <ms>', 'delay every answer by this many ms, or a range such as 50-200', latency)
   .option('--fault-seed <n>', 'seed of the fault sequence, for a reproducible rehearsal', nonNegativeInteger, 1)
-  .action(async (opts: { host: string; port: number; data?: string; token?: string; rateLimit?: number; faultRate?: number; faultAfterWrite?: number; latency?: { min: number; max: number }; faultSeed: number }) => {
+  .option('--organization-group <name>', 'a group the organization holds outside the SCIM directory: a create of its name is refused (repeatable)', (n: string, all: string[]) => [...all, n], [] as string[])
+  .action(async (opts: { host: string; port: number; data?: string; token?: string; rateLimit?: number; faultRate?: number; faultAfterWrite?: number; latency?: { min: number; max: number }; faultSeed: number; organizationGroup: string[] }) => {
     const token = opts.token ?? process.env.SANDBOX_TOKEN ?? randomBytes(18).toString('base64url');
     const sandbox = await startSandbox({
       host: opts.host,
       port: opts.port,
       token,
       ...(opts.data ? { dataFile: opts.data } : {}),
+      ...(opts.organizationGroup.length ? { organizationGroups: opts.organizationGroup } : {}),
       ...(opts.rateLimit ? { rateLimit: { requestsPerSecond: opts.rateLimit } } : {}),
       ...(opts.faultRate !== undefined || opts.latency
         ? { faults: { errorRate: opts.faultRate ?? 0, afterWriteRate: opts.faultAfterWrite ?? 0, ...(opts.latency ? { latencyMs: opts.latency } : {}), seed: opts.faultSeed } }

@@ -26,7 +26,51 @@ export type Operation =
   | { kind: 'addMembers' | 'removeMembers'; groupAnchor: string; displayName: string; members: string[] }
   | { kind: 'deleteGroup'; groupAnchor: string; id: string; displayName: string; reason: 'left the directory scope' | 'renamed' }
   /** A group linked by name (a rename's new group, an adopted one): its anchor is written as its externalId. */
-  | { kind: 'anchorGroup'; groupAnchor: string; id: string; displayName: string };
+  | { kind: 'anchorGroup'; groupAnchor: string; id: string; displayName: string }
+  /**
+   * A group of the same name made outside ldap-scim, approved by the admin (see group-conflicts.ts): it is linked
+   * instead of created, its other members removed and its externalId set; the members it lacks follow as addMembers.
+   */
+  | {
+      kind: 'adoptGroup';
+      anchor: string;
+      dn: string;
+      id: string;
+      displayName: string;
+      /** Directory members it has already. */
+      keep: string[];
+      remove: ScimMember[];
+      renamedFrom?: { id: string; displayName: string };
+    };
+
+/** A member of a SCIM group as the SCIM side lists it; `anchor` when the account is one this directory provisioned. */
+export interface ScimMember {
+  id: string;
+  anchor?: string;
+  display?: string;
+}
+
+/**
+ * A directory group whose name a SCIM group made outside ldap-scim already holds. It is left alone until the admin
+ * approves it by name (plan --approve-group), the way Atlassian's own "review groups" asks before a sync overwrites
+ * a group's members.
+ */
+export interface GroupConflict {
+  anchor: string;
+  dn: string;
+  displayName: string;
+  /** The existing SCIM group; absent when the name is held outside the SCIM directory (the create answered 409). */
+  scimId?: string;
+  /** Directory members the group lacks: adoption adds them. */
+  add: string[];
+  /** Members the directory group does not have: adoption removes them. */
+  remove: ScimMember[];
+  /** Members it has that stay. */
+  keep: number;
+  status: 'awaiting approval' | 'approved' | 'outside the SCIM directory';
+  /** What the admin can do next. */
+  wayOut: string;
+}
 
 export type OperationKind = Operation['kind'];
 
@@ -39,6 +83,7 @@ export const OPERATION_KINDS: readonly OperationKind[] = [
   'removeMembers',
   'deleteGroup',
   'anchorGroup',
+  'adoptGroup',
   'deactivateUser',
   'deleteUser',
 ];
@@ -47,4 +92,6 @@ export interface Plan {
   operations: Operation[];
   /** Things an admin must know before applying, e.g. that a rename loses product permissions. */
   warnings: string[];
+  /** Groups held (or, approved, adopted) because a group of the same name exists on the SCIM side. */
+  conflicts?: GroupConflict[];
 }

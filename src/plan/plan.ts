@@ -198,7 +198,7 @@ function withMovedMembers(record: GroupRecord | undefined, moved: ReadonlyMap<st
   return { ...record, members: [...new Set(record.members.map((m) => moved.get(m) ?? m))] };
 }
 
-function chunk<T>(items: readonly T[], size: number): T[][] {
+export function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;

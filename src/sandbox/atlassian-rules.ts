@@ -30,6 +30,13 @@ export const INVALID_GROUP_MEMBERS = "One or more Group members are invalid";
 export const userConflict = (attribute: "email" | "userName" | "externalId", value: string): string =>
   `Resource [USER]: with ${attribute}[${value}] already exists.`;
 
+/**
+ * A group made in the organization outside the SCIM directory (by hand, or a product's) holds its name: a create
+ * over SCIM is refused, and the group is not listed there. Atlassian's troubleshooting log words it so.
+ */
+export const organizationGroupConflict = (displayName: string): string =>
+  `Failed to create group of name ${displayName} due to existing group with same name`;
+
 export const groupConflict = (attribute: "displayName" | "externalId"): string =>
   `Resource [GROUP]: with ${attribute} already exists.`;
 

@@ -29,6 +29,8 @@ export interface SandboxOptions {
   log?: (line: string) => void;
   /** Also refuse `jira-*` / `confluence-*` group names, as some Atlassian sites do. Default false. */
   refuseProductGroups?: boolean;
+  /** Names of groups the organization holds outside the SCIM directory: a create of one answers 409, unlisted. */
+  organizationGroups?: readonly string[];
   /** Injected failures and latency, to test clients against a flaky SCIM side. Off by default. */
   faults?: SandboxFaults;
 }
@@ -69,7 +71,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   let tokenDigest = digestToken(options.token);
   const limiter = options.rateLimit ? new SlidingWindowLimiter(options.rateLimit.requestsPerSecond) : undefined;
   let faults = options.faults && new FaultInjector(options.faults);
-  const store = new SandboxStore({ refuseProductGroups: options.refuseProductGroups ?? false });
+  const store = new SandboxStore({ refuseProductGroups: options.refuseProductGroups ?? false, ...(options.organizationGroups ? { organizationGroups: options.organizationGroups } : {}) });
   if (options.dataFile) await loadDataFile(store, options.dataFile);
   const log = options.log;
   const saver =

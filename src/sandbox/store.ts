@@ -3,6 +3,7 @@ import {
   GROUP_RENAME_REFUSED,
   INVALID_GROUP_MEMBERS,
   groupConflict,
+  organizationGroupConflict,
   refusedGroupNameReason,
   userConflict,
 } from "./atlassian-rules.js";
@@ -71,7 +72,7 @@ export class SandboxStore {
   /** Reverse of GroupRecord.members, so deleting a user does not visit every group. */
   private readonly groupIdsByMember = new Map<string, Set<string>>();
 
-  constructor(private readonly options: { refuseProductGroups: boolean }) {}
+  constructor(private readonly options: { refuseProductGroups: boolean; organizationGroups?: readonly string[] }) {}
 
   // ---- users
 
@@ -184,6 +185,7 @@ export class SandboxStore {
     const refused = refusedGroupNameReason(input.displayName, this.options.refuseProductGroups);
     if (refused) throw badRequest(refused, "invalidValue");
     if (this.groupIdByName.has(lower(input.displayName))) throw conflict(groupConflict("displayName"));
+    if (this.options.organizationGroups?.some((n) => lower(n) === lower(input.displayName))) throw conflict(organizationGroupConflict(input.displayName));
     if (input.externalId !== undefined) this.assertGroupExternalIdFree(input.externalId);
     this.assertUsersExist(input.memberIds);
     const at = now();

@@ -1,6 +1,9 @@
 import type { UserAttributes, UserField } from '../model.js';
-import { diffUser } from '../plan/plan.js';
-import type { Operation, OperationKind } from '../plan/operations.js';
+import { chunk, diffUser } from '../plan/plan.js';
+import type { GroupConflict, Operation, OperationKind, ScimMember } from '../plan/operations.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { describeOperation } from '../audit/describe-operation.js';
+import { OUTSIDE_WAY_OUT } from '../plan/group-conflicts.js';
 import type { ScimClient } from '../scim/client.js';
 import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
 import { groupPayload, userPatchOperations, userPayload, type PatchOperation, type ScimGroup, type ScimUser } from '../scim/resources.js';
@@ -15,7 +18,13 @@ export interface ApplyContext {
   snapshot: Snapshot;
   report: CycleReport;
   managedFields: ReadonlySet<UserField>;
-  adoptExistingGroups: boolean;
+  /** target.adoptExistingGroups: a group of the same name made outside ldap-scim is adopted without a review. */
+  adoptAll: boolean;
+  /** An approval (plan --approve-group) of this name for this SCIM group, for a conflict only a 409 revealed. */
+  groupApproved?: (displayName: string, scimId: string) => boolean;
+  membersPerPatch: number;
+  /** Where every confirmed or failed write is recorded (absent: nothing recorded, e.g. a unit test's rig). */
+  audit?: AuditLog;
   /**
    * Confirmed operations between two snapshot writes, at least. Every confirmed call is journaled as it happens,
    * so a checkpoint only bounds the journal; a large snapshot is rewritten when the journal has grown as large as
@@ -38,6 +47,7 @@ const PHASE: Record<OperationKind, number> = {
   createGroup: 1,
   addMembers: 2,
   removeMembers: 2,
+  adoptGroup: 1,
   deleteGroup: 3,
   anchorGroup: 3,
   deactivateUser: 4,
@@ -114,6 +124,7 @@ class Applier {
     try {
       const confirmed = await this.execute(op);
       if (!confirmed) return;
+      this.ctx.audit?.record({ ...describeOperation(op, this.data), outcome: 'ok' });
       countInto(this.ctx.report.done, op.kind);
       if (++this.confirmedSinceSave >= this.saveAfter) {
         this.confirmedSinceSave = 0;
@@ -129,6 +140,18 @@ class Applier {
       // Dropped before it was sent because the cycle is stopping: not a failure, the next cycle does it.
       if (e instanceof CancelledError) return;
       const err = e instanceof ScimError ? e : undefined;
+      this.ctx.audit?.record({
+        ...describeOperation(op, this.data),
+        outcome: 'failed',
+        ...(err?.status !== undefined ? { status: err.status } : {}),
+        message: err ? err.detail : (e as Error).message,
+      });
+      // A name held by a group the admin has to decide about: reported as a conflict with its way out, not a failure.
+      if (e instanceof GroupConflictError) {
+        this.ctx.report.conflicts.push(e.conflict);
+        log.warn(`${labelOf(op)}: ${e.detail}`);
+        return;
+      }
       const failure = {
         operation: op.kind,
         resource: err?.resource ?? labelOf(op),
@@ -193,6 +216,8 @@ class Applier {
       case 'anchorGroup':
         await this.anchorGroup(op.groupAnchor, op.id, labelOf(op));
         return true;
+      case 'adoptGroup':
+        return this.adoptGroup(op);
     }
   }
 
@@ -348,7 +373,7 @@ class Applier {
     let record: GroupRecord | undefined;
     // An earlier run sent this create and died before the answer: look for the group before posting it again.
     if (snapshot.mayExist('group', op.anchor)) {
-      record = await this.adoptGroup(op.anchor, op.displayName, label, 'an earlier create whose answer was lost', retired.length > 0).catch(() => undefined);
+      record = await this.linkExistingGroup(op, label, 'an earlier create whose answer was lost', retired.length > 0).catch(() => undefined);
     }
     if (!record) {
       snapshot.announceCreate('group', op.anchor);
@@ -364,7 +389,7 @@ class Applier {
           if (definitelyNotCreated(e)) snapshot.settleCreate('group', op.anchor);
           throw e;
         }
-        record = await this.adoptGroup(op.anchor, op.displayName, label, e.detail, retired.length > 0);
+        record = await this.linkExistingGroup(op, label, e.detail, retired.length > 0);
       }
     }
     const present = new Set(record.members);
@@ -392,22 +417,61 @@ class Applier {
 
   /**
    * A 409 on create: the name is taken. Ours (same externalId; or, for a rename, no externalId: the answer to our
-   * own POST was lost) or adoptable: link it.
+   * own POST was lost): link it. Someone else's is a conflict the admin decides (plan --approve-group), unless
+   * target.adoptExistingGroups adopts them all; a name held outside the SCIM directory only the admin can free.
    */
-  private async adoptGroup(anchor: string, displayName: string, label: string, why: string, renaming: boolean): Promise<GroupRecord> {
+  private async linkExistingGroup(op: Extract<Operation, { kind: 'createGroup' }>, label: string, why: string, renaming: boolean): Promise<GroupRecord> {
+    const { anchor, displayName } = op;
     // A server whose `eq` on displayName is case-sensitive finds nothing for a name the 409 says is taken: the
     // listing, compared without case as Atlassian's names are, still does.
     const existing: ScimGroup | undefined = (await this.ctx.client.findGroupByName(displayName, label)) ?? (await this.listedGroup(displayName));
     if (!existing) {
-      throw new ScimError(label, 'POST', 409, `${why}; and no group named "${displayName}" is listed on the SCIM side: the name is held by a group this directory cannot see (one made outside it in the organization)`);
+      throw new GroupConflictError(
+        label,
+        { anchor, dn: op.dn, displayName, add: op.members, remove: [], keep: 0, status: 'outside the SCIM directory', wayOut: OUTSIDE_WAY_OUT },
+        `${why}; and no group named "${displayName}" is listed on the SCIM side: the name is held by a group made outside this SCIM directory in the organization (by hand, or a product's)`,
+      );
     }
     const ours = existing.externalId === anchor || (renaming && !existing.externalId);
-    if (!ours && !this.ctx.adoptExistingGroups) {
-      throw new ScimError(label, 'POST', 409, `a group named "${displayName}" already exists on the SCIM side and target.adoptExistingGroups is false`);
+    let members = (existing.members ?? []).flatMap((m) => this.ownerOf(m.value) ?? []);
+    if (!ours) {
+      const wanted = new Set(op.members);
+      const remove: ScimMember[] = (existing.members ?? []).flatMap((m) => {
+        const owner = this.ownerOf(m.value);
+        return owner !== undefined && wanted.has(owner) ? [] : [{ id: m.value, ...(owner !== undefined ? { anchor: owner } : {}), ...(m.display ? { display: m.display } : {}) }];
+      });
+      members = members.filter((a) => wanted.has(a));
+      if (!this.ctx.adoptAll && !this.ctx.groupApproved?.(displayName, existing.id)) {
+        const conflict: GroupConflict = {
+          anchor,
+          dn: op.dn,
+          displayName,
+          scimId: existing.id,
+          add: op.members.filter((a) => !members.includes(a)),
+          remove,
+          keep: members.length,
+          status: 'awaiting approval',
+          wayOut: `review its members with ldap-scim plan, then: ldap-scim plan --approve-group "${displayName}"`,
+        };
+        throw new GroupConflictError(label, conflict, `a group named "${displayName}" (${existing.id}) exists on the SCIM side, made outside ldap-scim: left as it is until approved`);
+      }
+      // A sync of a group replaces its membership (Atlassian's rule): the members the directory group lacks go.
+      for (const ids of chunk(remove.map((m) => m.id), this.ctx.membersPerPatch)) await this.ctx.client.removeMembers(existing.id, ids, label);
     }
-    const members = (existing.members ?? []).flatMap((m) => this.ownerOf(m.value) ?? []);
     log.info(`linked existing SCIM group ${existing.id} to ${label}`);
     return { id: existing.id, displayName, members, ...(existing.externalId !== anchor ? { unanchored: true as const } : {}) };
+  }
+
+  /** An approved conflict: the existing group is linked, its other members removed, and it is given the anchor. */
+  private async adoptGroup(op: Extract<Operation, { kind: 'adoptGroup' }>): Promise<boolean> {
+    const label = labelOf(op);
+    for (const ids of chunk(op.remove.map((m) => m.id), this.ctx.membersPerPatch)) await this.ctx.client.removeMembers(op.id, ids, label);
+    const retired = [...(this.data.groups[op.anchor]?.retired ?? []), ...(op.renamedFrom ? [op.renamedFrom] : [])];
+    this.ctx.snapshot.setGroup(op.anchor, { id: op.id, displayName: op.displayName, members: [...op.keep], unanchored: true, ...(retired.length ? { retired } : {}) });
+    log.info(`${label}: adopted SCIM group ${op.id}; ${op.remove.length} members removed, ${op.keep.length} kept`);
+    // The old group of a rename holds the anchor until it is deleted; it is set then (see deleteGroup).
+    if (!retired.length) await this.anchorGroupOrLater(op.anchor, op.id, label);
+    return true;
   }
 
   private async changeMembers(groupAnchor: string, anchors: readonly string[], how: 'add' | 'remove', label: string): Promise<boolean> {
@@ -472,6 +536,17 @@ class Applier {
   }
 }
 
+/** A create refused because the name belongs to a group the admin must decide about. */
+export class GroupConflictError extends ScimError {
+  constructor(
+    label: string,
+    readonly conflict: GroupConflict,
+    detail: string,
+  ) {
+    super(label, 'POST', 409, `${detail}. ${conflict.wayOut}`);
+  }
+}
+
 /**
  * The server answered that it will not take the change (400, 409, 422, ...): asking again next cycle would get the
  * same answer. Not a rejected key, a vanished resource, a timeout or a rate limit, which are worth another try.
@@ -497,6 +572,7 @@ export function labelOf(op: Operation): string {
     case 'deleteUser':
       return `user ${op.userName}`;
     case 'createGroup':
+    case 'adoptGroup':
       return `group "${op.displayName}" (${op.dn})`;
     case 'addMembers':
     case 'removeMembers':

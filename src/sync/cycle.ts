@@ -7,6 +7,7 @@ import { log } from '../log.js';
 import type { DesiredState, UserField } from '../model.js';
 import { checkSafety, type GuardStop } from '../plan/guard.js';
 import type { Plan } from '../plan/operations.js';
+import { conflictDetails } from '../plan/render.js';
 import { planSync } from '../plan/plan.js';
 import { checkApproval, consumeApproval, type ApprovalCheck } from '../plan/approval.js';
 import { applyLimits } from '../plan/caps.js';
@@ -20,6 +21,12 @@ import { forgetDirectoryMemory, loadDirectoryMemory, saveDirectoryMemory, type D
 import { withSendingGrowth } from '../heap-growth.js';
 import { applyPlan } from './apply.js';
 import { rebuildSnapshot } from './rebuild.js';
+import { sameNamedGroups } from './group-lookup.js';
+import { holdRefusedCreates, resolveGroupConflicts } from '../plan/group-conflicts.js';
+import { readRefusedCreates, saveRefusedCreates } from '../plan/refused-groups.js';
+import { approvedByName, consumeGroupApprovals, groupApprovalCheck, readGroupApprovals } from '../plan/group-approval.js';
+import { AuditLog } from '../audit/audit-log.js';
+import type { ScimGroup } from '../scim/resources.js';
 import { countInto, newReport, type CycleReport } from './report.js';
 
 export interface CycleOptions {
@@ -32,6 +39,8 @@ export interface CycleOptions {
   lockHeld?: boolean;
   /** Read the whole scope even when a delta read is due (sync/plan --full-read). */
   fullRead?: boolean;
+  /** Send group creates refused lately for a name held outside the SCIM directory (a sync run by hand). */
+  retryRefusedGroups?: boolean;
 }
 
 export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
@@ -189,6 +198,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
 
     const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
     managed.add('active');
+    let listedGroups: Map<string, ScimGroup> | undefined;
     if (rebuild) {
       log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
       // The old records are worth keeping only where they name this SCIM directory (not after a move of target).
@@ -196,6 +206,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       const rebuilt = await withSendingGrowth(() => rebuildSnapshot(client, desired, managed, previous));
       snapshot.replace(rebuilt.data);
       report.rebuild = rebuilt.counts;
+      listedGroups = rebuilt.groupsByName;
     }
     // A new or rebuilt snapshot, or one of state version 1, records the SCIM directory it now belongs to.
     snapshot.adoptTarget(config.target.url);
@@ -208,6 +219,25 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       deprovision: config.target.deprovision,
       ...(read.read.kind === 'delta' ? { holdAbsentUsers: { except: new Set(leavers) } } : {}),
     });
+    const refused = await readRefusedCreates(config.state.path);
+    const approvals = await readGroupApprovals(config.state.path);
+    plan.conflicts = holdRefusedCreates(plan, refused, { now: new Date(), retry: options.retryRefusedGroups === true });
+    const creates = plan.operations.flatMap((op) => (op.kind === 'createGroup' ? [op.displayName] : []));
+    if (creates.length) {
+      const state = snapshot;
+      plan.conflicts.push(
+        ...resolveGroupConflicts(plan, {
+          found: listedGroups ?? (await sameNamedGroups(client, creates)),
+          snapshot: state.data,
+          adoptAll: config.target.adoptExistingGroups === true,
+          approval: groupApprovalCheck(approvals),
+          mayExist: (anchor) => state.mayExist('group', anchor),
+          membersPerPatch: config.target.membersPerPatch,
+        }),
+      );
+    }
+    report.conflicts.push(...plan.conflicts);
+    for (const c of plan.conflicts) if (c.status !== 'approved') log.warn(`group conflict: "${c.displayName}" (${c.dn}): ${conflictDetails(c)}`);
     outcome.plan = plan;
     outcome.snapshot = snapshot.data;
     report.planMade = true;
@@ -244,6 +274,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     else await forgetDirectoryMemory(config.state.path);
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
     const state = snapshot; // a const for the closure below
+    const audit = AuditLog.open(config.state.path, config.state.audit, report.startedAt, (problem) => report.warnings.push(problem));
     await withSendingGrowth(async () => {
       try {
         await applyPlan(plan.operations, {
@@ -251,11 +282,16 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
           snapshot: state,
           report,
           managedFields: managed,
-          adoptExistingGroups: config.target.adoptExistingGroups,
+          adoptAll: config.target.adoptExistingGroups === true,
+          groupApproved: approvedByName(approvals),
+          membersPerPatch: config.target.membersPerPatch,
+          audit,
           checkpointEvery: config.state.checkpointEvery,
           ...(options.signal ? { signal: options.signal } : {}),
         });
       } finally {
+        audit.close();
+        report.audit = { file: audit.file, entries: audit.written };
         const saveStarted = Date.now();
         const rewritten = await state.saveAtCycleEnd();
         report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: state.journalEntries };
@@ -263,6 +299,19 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     });
     if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there');
     if (approved.status === 'matches') await consumeApproval(config.state.path);
+    // Used up once the approved SCIM group is ours, whether the plan adopted it or a create's 409 did.
+    if (approvals.length) {
+      const ours = new Set(Object.values(state.data.groups).map((g) => g.id));
+      await consumeGroupApprovals(config.state.path, approvals.filter((a) => ours.has(a.scimId)).map((a) => a.displayName));
+    }
+    const refusedNow = report.conflicts.filter((c) => c.status === 'outside the SCIM directory' && !plan.conflicts?.includes(c));
+    const at = new Date().toISOString();
+    await saveRefusedCreates(
+      config.state.path,
+      refused,
+      refusedNow.map((c) => ({ anchor: c.anchor, displayName: c.displayName, refusedAt: at })),
+      (anchor) => !state.data.groups[anchor],
+    );
     if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
     return finish('success', EXIT.ok);
   } catch (e) {

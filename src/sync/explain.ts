@@ -115,6 +115,8 @@ function describeOperation(op: Operation): string {
       return `group "${op.displayName}" deleted`;
     case 'anchorGroup':
       return `group "${op.displayName}" gets its externalId`;
+    case 'adoptGroup':
+      return `removed from group "${op.displayName}", adopted from the SCIM side (approved)`;
   }
 }
 
@@ -124,6 +126,8 @@ function touches(op: Operation, anchor: string): boolean {
     case 'removeMembers':
     case 'createGroup':
       return op.members.includes(anchor);
+    case 'adoptGroup':
+      return op.remove.some((m) => m.anchor === anchor);
     case 'deleteGroup':
     case 'anchorGroup':
       return false;

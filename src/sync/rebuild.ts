@@ -15,8 +15,10 @@ export interface RebuildCounts {
  * A snapshot made from what the SCIM side holds, when the local one is missing: every SCIM user and group is
  * listed and linked to the directory entry it belongs to, so that the next plan PATCHes what differs instead of
  * POSTing duplicates. Users link by externalId, then userName, then email (Atlassian's own join key); groups by
- * externalId, then displayName. SCIM resources that match nothing in scope are left alone, never deprovisioned:
- * without a snapshot we cannot tell them from accounts that were never ours.
+ * externalId, or by the SCIM id the replaced snapshot gave them. A group that only shares a name is not linked:
+ * it may be someone else's, and the plan shows it as a conflict for the admin to review (`groupsByName`).
+ * SCIM resources that match nothing in scope are left alone, never deprovisioned: without a snapshot we cannot
+ * tell them from accounts that were never ours.
  */
 export async function rebuildSnapshot(
   client: ScimClient,
@@ -28,7 +30,7 @@ export async function rebuildSnapshot(
    * it, a rebuild forgets them and a leaver stays active for good.
    */
   previous?: SnapshotData,
-): Promise<{ data: SnapshotData; counts: RebuildCounts }> {
+): Promise<{ data: SnapshotData; counts: RebuildCounts; groupsByName: Map<string, ScimGroup> }> {
   const data = emptySnapshot();
   const index = await ScimUserIndex.list(client, managedFields);
   const claimed = new Set<string>();
@@ -55,14 +57,15 @@ export async function rebuildSnapshot(
   for await (const page of client.list<ScimGroup>('Groups')) {
     for (const g of page) {
       scimGroups++;
-      if (previous) groupsById.set(g.id, g);
+      groupsById.set(g.id, g);
       if (g.externalId) groupsByExternalId.set(g.externalId, g);
       if (g.displayName) groupsByName.set(g.displayName.toLowerCase(), g);
     }
   }
   const claimedGroups = new Set<string>();
   for (const group of desired.groups.values()) {
-    const match = [groupsByExternalId.get(group.anchor), groupsByName.get(group.displayName.toLowerCase())].find((g) => g && !claimedGroups.has(g.id));
+    const before = previous?.groups[group.anchor];
+    const match = [groupsByExternalId.get(group.anchor), before && groupsById.get(before.id)].find((g) => g && !claimedGroups.has(g.id));
     if (!match) continue;
     claimedGroups.add(match.id);
     data.groups[group.anchor] = {
@@ -78,8 +81,10 @@ export async function rebuildSnapshot(
     claimedGroups.add(listed.id);
     data.groups[anchor] = { id: listed.id, displayName: listed.displayName ?? record.displayName, members: (listed.members ?? []).flatMap((m) => anchorById.get(m.value) ?? []) };
   }
+  for (const [name, g] of groupsByName) if (claimedGroups.has(g.id)) groupsByName.delete(name);
   return {
     data,
+    groupsByName,
     counts: {
       linkedUsers: claimed.size,
       linkedGroups: claimedGroups.size,

@@ -1,6 +1,7 @@
 import type { Skip } from '../model.js';
-import { OPERATION_KINDS, type OperationKind } from '../plan/operations.js';
+import { OPERATION_KINDS, type GroupConflict, type OperationKind } from '../plan/operations.js';
 import type { CallStats } from '../scim/transport.js';
+import { conflictDetails } from '../plan/render.js';
 
 export type CycleResult = 'interrupted' | 'failed' | 'success' | 'completed-with-failures' | 'directory-failed' | 'scim-failed' | 'key-rejected' | 'guard-stopped' | 'dry-run';
 
@@ -37,9 +38,13 @@ export interface CycleReport {
   done: Partial<Record<OperationKind, number>>;
   failures: OperationFailure[];
   warnings: string[];
+  /** Directory groups whose name a SCIM group made outside ldap-scim holds: held for review, or adopted. */
+  conflicts: GroupConflict[];
   guard?: string[];
   calls: CallStats;
   statePath: string;
+  /** The audit trail this cycle's writes were recorded in. */
+  audit?: { file: string; entries: number };
   /**
    * The save that ended the cycle: a large snapshot is rewritten only once its journal has grown to a tenth of it;
    * until then the journal (one line per confirmed call) holds the cycle's changes.
@@ -61,6 +66,7 @@ export function newReport(statePath: string): CycleReport {
     done: {},
     failures: [],
     warnings: [],
+    conflicts: [],
     calls: { requests: 0, writes: 0, byMethod: {}, byStatus: {}, byMethodAndStatus: {}, rateLimited: 0, retries: 0 },
     statePath,
   };
@@ -79,6 +85,7 @@ const LABELS: Record<OperationKind, string> = {
   removeMembers: 'member removals (batches)',
   deleteGroup: 'groups deleted',
   anchorGroup: 'groups given their externalId',
+  adoptGroup: 'groups adopted (approved)',
   deactivateUser: 'users deactivated',
   deleteUser: 'users deleted',
 };
@@ -107,6 +114,7 @@ export function renderReport(r: CycleReport): string {
   }
   lines.push(`  SCIM calls: ${r.calls.requests} (${r.calls.writes} writes), ${r.calls.retries} retries, ${r.calls.rateLimited} answered 429`);
   for (const g of r.guard ?? []) lines.push(`  SAFETY GUARD: ${g}`);
+  for (const c of r.conflicts) lines.push(`  group conflict: "${c.displayName}" (${c.dn}): ${conflictDetails(c)}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   if (r.skipped.length) {
     lines.push(`  skipped entries (${r.skipped.length}):`);
@@ -124,7 +132,12 @@ export function renderReport(r: CycleReport): string {
   }
   const kept = r.stateSave && !r.stateSave.rewritten && r.stateSave.journalEntries ? ` (the changes since it was last rewritten are in its journal, ${r.stateSave.journalEntries} lines; it is rewritten once they reach a tenth of its records)` : '';
   lines.push(`  state: ${r.statePath}${kept}`);
+  if (r.audit) lines.push(`  audit trail: ${r.audit.entries} writes recorded in ${r.audit.file} (ldap-scim history reads it)`);
   return lines.join('\n');
+}
+
+function heldConflicts(r: CycleReport): number {
+  return r.conflicts.filter((c) => c.status !== 'approved').length;
 }
 
 /** One log line per cycle, for the daemon's log: result, what was done, what failed, calls. */
@@ -139,6 +152,7 @@ export function summaryLine(r: CycleReport): string {
     done.length ? done.join(', ') : idle,
     ...(r.failures.length ? [`${r.failures.length} failed`] : []),
     ...(r.skipped.length ? [`${r.skipped.length} entries skipped`] : []),
+    ...(heldConflicts(r) ? [`${heldConflicts(r)} group conflicts awaiting review (ldap-scim plan)`] : []),
     `${r.calls.requests} SCIM calls (${r.calls.writes} writes, ${r.calls.rateLimited} answered 429)`,
   ];
   return parts.join('; ') + (r.error ? `: ${r.error}` : '');

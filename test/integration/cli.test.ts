@@ -1,30 +1,12 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
 import { startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
+import { assertCliBuilt, cli } from '../support/cli-run.js';
 
 const SUFFIX = 'dc=example,dc=test';
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, LDAP_SCIM_LOG_LEVEL: 'warn' }, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 // The commands as an admin runs them: the built dist/cli.js (npm test builds first), real slapd, the sandbox.
 describe('ldap-scim command line', function () {
   this.timeout(60_000);
@@ -33,7 +15,7 @@ describe('ldap-scim command line', function () {
   let config: ReturnType<typeof writeConfig>;
 
   before(async function () {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
+    assertCliBuilt();
     slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: sampleDirectoryLdif({ suffix: SUFFIX, users: 30 }).ldif });
     scim = await startScim('sandbox');
     config = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token });
@@ -74,7 +56,7 @@ describe('ldap-scim command line', function () {
     const plan = await cli(['plan', '--config', config.file, '--format', 'csv', '--out', csv]);
     expect(plan.code, plan.stderr).to.equal(0);
     const rows = readFileSync(csv, 'utf8').trim().split('\n');
-    expect(rows[0]).to.equal('action,type,name,anchor,dn,details');
+    expect(rows[0]).to.equal('action,type,name,member,anchor,dn,details');
     expect(rows.filter((r) => r.startsWith('createUser,'))).to.have.length(27);
     expect(scim.sandbox!.writeCount()).to.equal(0);
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -101,7 +101,12 @@ describe('convergence under injected SCIM faults', function () {
       expect(run.code).to.be.oneOf([1, 3]);
       outputs.push(run.stdout, run.stderr);
     }
-    const files = readdirSync(path.join(dir, 'state')).map((f) => readFileSync(path.join(dir, 'state', f), 'utf8'));
+    // The state folder holds the cycle reports (reports/) and the audit trail too: every file in it is looked at.
+    const files = (readdirSync(path.join(dir, 'state'), { recursive: true }) as string[])
+      .map((f) => path.join(dir, 'state', f))
+      .filter((f) => statSync(f).isFile())
+      .map((f) => readFileSync(f, 'utf8'));
+    expect(files.some((f) => f.includes('"op":"createUser"')), 'the audit trail is among the files looked at').to.equal(true);
     const everything = [...outputs, ...files].join('\n');
     expect(everything.length).to.be.greaterThan(10_000);
     for (const secret of [BIND_PASSWORD, TOKEN, BIND_PASSWORD + '-old', TOKEN + '-revoked']) {

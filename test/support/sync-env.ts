@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { loadConfig, type Config } from '../../src/config/load.js';
 import { readDesiredState } from '../../src/directory/reader.js';
-import { startSandbox, type RunningSandbox } from '../../src/sandbox/server.js';
+import { startSandbox, type RunningSandbox, type SandboxOptions } from '../../src/sandbox/server.js';
 import { startBetterAuthScim } from './better-auth-scim.js';
 import { listAll, type ViewGroup, type ViewUser } from './scim-view.js';
 
@@ -17,10 +17,10 @@ export interface ScimUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startScim(kind: ScimUnderTest['kind']): Promise<ScimUnderTest> {
+export async function startScim(kind: ScimUnderTest['kind'], sandboxOptions: Omit<SandboxOptions, 'token'> = {}): Promise<ScimUnderTest> {
   if (kind === 'sandbox') {
     const token = 'sandbox-token-' + Math.random().toString(36).slice(2);
-    const sandbox = await startSandbox({ token });
+    const sandbox = await startSandbox({ ...sandboxOptions, token });
     return { kind, url: sandbox.url, token, sandbox, stop: () => sandbox.close() };
   }
   const server = await startBetterAuthScim();

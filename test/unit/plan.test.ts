@@ -6,7 +6,7 @@ import { unseenAttributeWarnings } from '../../src/plan/mapping-warnings.js';
 import { applyLimits } from '../../src/plan/caps.js';
 import { removalDigest } from '../../src/plan/approval.js';
 import { resolveMapping } from '../../src/mapping/rules.js';
-import { renderPlanCsv, renderPlanTable } from '../../src/plan/render.js';
+import { emailLookup, renderPlanCsv, renderPlanJson, renderPlanTable } from '../../src/plan/render.js';
 import { emptySnapshot, type SnapshotData } from '../../src/state/snapshot.js';
 
 const opts = { membersPerPatch: 2, deprovision: 'deactivate' as const };
@@ -213,17 +213,38 @@ describe('planner', () => {
   it('never reads "No changes" above a guard that holds the cycle', () => {
     const empty = planSync(desired([]), emptySnapshot(), opts);
     expect(renderPlanTable(empty)).to.match(/^No changes/);
-    const held = renderPlanTable(empty, ['the mapping skipped every one of the 3 user entries read']);
+    const held = renderPlanTable(empty, { guard: ['the mapping skipped every one of the 3 user entries read'] });
     expect(held).to.not.match(/No changes/);
     expect(held).to.match(/HELD by a safety guard: the mapping skipped every one/);
   });
 
   it('renders a CSV that a spreadsheet cannot execute', () => {
-    const plan = planSync(desired([user('a'), user('=1+1')]), emptySnapshot(), opts);
+    const plan = planSync(desired([user('a'), user('=1+1', { title: '@SUM(A1)' })]), emptySnapshot(), opts);
     const lines = renderPlanCsv(plan).split('\n');
-    expect(lines[0]).to.equal('action,type,name,anchor,dn,details');
-    expect(lines[1]).to.equal('createUser,user,a@x.test,a,uid=a,active=true');
-    expect(lines[2]).to.equal("createUser,user,'=1+1@x.test,'=1+1,uid==1+1,active=true");
+    expect(lines[0]).to.equal('action,type,name,member,anchor,dn,details');
+    expect(lines[1]).to.equal('createUser,user,a@x.test,,a,uid=a,"userName: ""a@x.test""; active: true; displayName: ""a"""');
+    expect(lines[2]).to.equal(`createUser,user,'=1+1@x.test,,'=1+1,uid==1+1,"userName: ""=1+1@x.test""; active: true; displayName: ""=1+1""; title: ""@SUM(A1)"""`);
+  });
+
+  it('names people by email and lists every member of a membership change, one CSV row each, with the skipped entries', () => {
+    const snap = snapshotOf([['a', attrs('a')], ['b', attrs('b')], ['c', attrs('c')], ['gone', attrs('gone')]], {
+      g: { id: 'gid', displayName: 'eng', members: ['a', 'gone'] },
+    });
+    const skipped = [{ kind: 'user' as const, dn: 'uid=broken', reason: 'no mail', anchor: 'broken' }];
+    const d = desired([user('a'), user('b'), user('c')], [group('g', 'eng', ['a', 'b', 'c'])], skipped);
+    const plan = planSync(d, snap, opts);
+    const context = { emailOf: emailLookup(d, snap), skipped };
+    const csv = renderPlanCsv(plan, context).trim().split('\n');
+    expect(csv.filter((l) => l.startsWith('addMembers,')).map((l) => l.split(',')[3])).to.deep.equal(['b@x.test', 'c@x.test']);
+    expect(csv.filter((l) => l.startsWith('removeMembers,')).map((l) => l.split(',')[3])).to.deep.equal(['gone@x.test']);
+    expect(csv).to.include('skip,user,,,broken,uid=broken,no mail');
+    const json = JSON.parse(renderPlanJson(plan, context)) as { operations: { kind: string; members?: { email: string }[] }[]; skipped: unknown[] };
+    expect(json.operations.find((o) => o.kind === 'addMembers')?.members?.map((m) => m.email)).to.deep.equal(['b@x.test', 'c@x.test']);
+    expect(json.skipped).to.deep.equal(skipped);
+    const table = renderPlanTable(plan, context);
+    expect(table).to.match(/addMembers +group eng +2 members added: b@x\.test, c@x\.test/);
+    expect(table).to.match(/deactivateUser +user +gone@x\.test/);
+    expect(table).to.include('skipped user uid=broken: no mail');
   });
 
   it('warns about a mapped attribute no entry has only when the plan clears that field', () => {
