@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { log } from '../log.js';
 import type { AuditEntry } from './audit-entry.js';
@@ -98,8 +98,12 @@ export class AuditLog {
   private rotate(): void {
     this.close();
     if (this.size === 0) return;
+    // Named by the time, and a number that keeps two rotations within one millisecond apart and in order.
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-    renameSync(this.file, `${this.statePath}.audit.${stamp}.jsonl`);
+    let n = 0;
+    const name = () => `${this.statePath}.audit.${stamp}-${String(n).padStart(3, '0')}.jsonl`;
+    while (existsSync(name())) n++;
+    renameSync(this.file, name());
     this.size = 0;
   }
 

@@ -37,8 +37,8 @@ async function* entries(statePath: string): AsyncGenerator<AuditEntry> {
 
 const lower = (v: string | undefined) => v?.toLowerCase();
 
-function memberMatches(m: AuditMember, anchors: ReadonlySet<string>, text: string): boolean {
-  return (m.anchor !== undefined && anchors.has(m.anchor)) || lower(m.email) === text || lower(m.scimId) === text;
+function memberMatches(m: AuditMember, anchors: ReadonlySet<string>, names: ReadonlySet<string>): boolean {
+  return (m.anchor !== undefined && anchors.has(m.anchor)) || names.has(lower(m.email) ?? '') || names.has(lower(m.scimId) ?? '');
 }
 
 /**
@@ -50,6 +50,8 @@ export async function readHistory(statePath: string, query: HistoryQuery): Promi
   const anchors = new Set(query.user?.anchors ?? []);
   const ids = new Set<string>();
   const text = lower(query.user?.text ?? query.group) ?? '';
+  // Every email and SCIM id the person had: a membership line names the member as they were then.
+  const names = new Set([text]);
   const wanted = query.user ? 'user' : 'group';
   if (query.user || query.group) {
     for await (const e of entries(statePath)) {
@@ -58,6 +60,7 @@ export async function readHistory(statePath: string, query: HistoryQuery): Promi
       if (named || anchors.has(e.anchor) || (e.scimId !== undefined && ids.has(e.scimId))) {
         anchors.add(e.anchor);
         if (e.scimId) ids.add(e.scimId);
+        if (query.user && e.email) names.add(e.email.toLowerCase());
       }
     }
   }
@@ -70,13 +73,16 @@ export async function readHistory(statePath: string, query: HistoryQuery): Promi
     }
     const own = e.type === wanted && (anchors.has(e.anchor) || (e.scimId !== undefined && ids.has(e.scimId)));
     if (own) {
+      // An anchor first seen after the SCIM id it shares (an account taken over) names the person in the
+      // membership lines that follow.
+      anchors.add(e.anchor);
       found.push(e);
       continue;
     }
     // A person's history includes the groups they were added to or removed from: only their own line of it.
     if (query.user && e.type === 'group') {
-      const added = e.added?.filter((m) => memberMatches(m, anchors, text));
-      const removed = e.removed?.filter((m) => memberMatches(m, anchors, text));
+      const added = e.added?.filter((m) => memberMatches(m, anchors, names));
+      const removed = e.removed?.filter((m) => memberMatches(m, anchors, names));
       if (added?.length || removed?.length) {
         found.push({ ...e, ...(added?.length ? { added } : { added: undefined }), ...(removed?.length ? { removed } : { removed: undefined }) });
       }

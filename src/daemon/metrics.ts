@@ -50,6 +50,11 @@ export class DaemonMetrics {
   private readonly skipped = new Gauge({ name: 'ldap_scim_entries_skipped', help: 'Directory entries skipped in the last cycle', registers: [this.registry] });
   private readonly users = new Gauge({ name: 'ldap_scim_users_in_scope', help: 'Users in scope in the last cycle', registers: [this.registry] });
   private readonly groups = new Gauge({ name: 'ldap_scim_groups_in_scope', help: 'Groups in scope in the last cycle', registers: [this.registry] });
+  private readonly conflicts = new Gauge({
+    name: 'ldap_scim_group_conflicts',
+    help: 'Directory groups held in the last cycle because a group of the same name exists outside ldap-scim',
+    registers: [this.registry],
+  });
   private readonly keyDays = new Gauge({
     name: 'ldap_scim_key_days_left',
     help: 'Days until the SCIM API key expires (estimated=true: a year after it was first seen)',
@@ -87,6 +92,7 @@ export class DaemonMetrics {
       this.skipped.set(report.skipped.length);
       this.users.set(report.directory.usersInScope);
       this.groups.set(report.directory.groupsInScope);
+      this.conflicts.set(report.conflicts.filter((c) => c.status !== 'approved').length);
     }
   }
 

@@ -62,12 +62,12 @@ export async function approveGroups(statePath: string, conflicts: readonly Group
 
 /** The approval state of one conflict, for resolveGroupConflicts. */
 export function groupApprovalCheck(approvals: readonly GroupApproval[], now = new Date()) {
-  return (displayName: string, scimId: string, digest: string): GroupApprovalState => {
+  return (displayName: string, scimId: string, digest: string, resuming = false): GroupApprovalState => {
     const approval = approvals.find((a) => a.displayName.toLowerCase() === displayName.toLowerCase());
     if (!approval) return { status: 'none' };
     if (!(new Date(approval.expiresAt) > now)) return { status: 'stale', why: `the approval written at ${approval.createdAt} expired at ${approval.expiresAt}` };
     if (approval.scimId !== scimId) return { status: 'stale', why: `the approval written at ${approval.createdAt} was for SCIM group ${approval.scimId}, and the name is now held by ${scimId}` };
-    if (approval.digest !== digest) {
+    if (approval.digest !== digest && !resuming) {
       return {
         status: 'stale',
         why: `the approval written at ${approval.createdAt} was for ${approval.add} additions and ${approval.remove} removals; the membership changed since`,

@@ -18,7 +18,8 @@ export interface ConflictInputs {
   snapshot: SnapshotData;
   /** target.adoptExistingGroups: true approves every conflict (ldap-scim's behaviour before reviews). */
   adoptAll: boolean;
-  approval: (displayName: string, scimId: string, digest: string) => GroupApprovalState;
+  /** `resuming`: an adoption of this group was under way when the last run stopped (see adoptGroup in apply.ts). */
+  approval: (displayName: string, scimId: string, digest: string, resuming: boolean) => GroupApprovalState;
   /** An earlier run may have made this group and lost the answer (the journal's announced creates). */
   mayExist: (anchor: string) => boolean;
   membersPerPatch: number;
@@ -55,7 +56,9 @@ export function resolveGroupConflicts(plan: Plan, inputs: ConflictInputs): Group
     }
     const kept = new Set(keep);
     const add = [...wanted].filter((a) => !kept.has(a));
-    const approval = inputs.adoptAll ? ({ status: 'matches' } as const) : inputs.approval(op.displayName, existing.id, breakdownDigest(existing.id, add, remove));
+    // An adoption cut short (members partly removed) shows a smaller breakdown than the one approved: it goes on.
+    const resuming = inputs.mayExist(op.anchor);
+    const approval = inputs.adoptAll ? ({ status: 'matches' } as const) : inputs.approval(op.displayName, existing.id, breakdownDigest(existing.id, add, remove), resuming);
     const approved = approval.status === 'matches';
     conflicts.push({
       anchor: op.anchor,

@@ -465,9 +465,13 @@ class Applier {
   /** An approved conflict: the existing group is linked, its other members removed, and it is given the anchor. */
   private async adoptGroup(op: Extract<Operation, { kind: 'adoptGroup' }>): Promise<boolean> {
     const label = labelOf(op);
+    // Journaled first: a run killed between the removals finds the adoption under way and finishes it under the
+    // same approval, though what is left to remove no longer matches the breakdown that was approved.
+    this.ctx.snapshot.announceCreate('group', op.anchor);
     for (const ids of chunk(op.remove.map((m) => m.id), this.ctx.membersPerPatch)) await this.ctx.client.removeMembers(op.id, ids, label);
     const retired = [...(this.data.groups[op.anchor]?.retired ?? []), ...(op.renamedFrom ? [op.renamedFrom] : [])];
     this.ctx.snapshot.setGroup(op.anchor, { id: op.id, displayName: op.displayName, members: [...op.keep], unanchored: true, ...(retired.length ? { retired } : {}) });
+    this.ctx.snapshot.settleCreate('group', op.anchor);
     log.info(`${label}: adopted SCIM group ${op.id}; ${op.remove.length} members removed, ${op.keep.length} kept`);
     // The old group of a rename holds the anchor until it is deleted; it is set then (see deleteGroup).
     if (!retired.length) await this.anchorGroupOrLater(op.anchor, op.id, label);

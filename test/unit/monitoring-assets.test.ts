@@ -485,6 +485,18 @@ const SCENARIOS: Scenario[] = [
     alert_rule_test: [{ eval_time: '40m', alertname: 'LdapScimRateLimited', exp_alerts: [firing('warning', 'throttled')] }],
   },
   {
+    // Scraped every 5 minutes for a day and more: one conflict left waiting, one approved after two hours.
+    interval: '5m',
+    input_series: [
+      { series: series('ldap_scim_group_conflicts', 'waiting'), values: '1x360' },
+      { series: series('ldap_scim_group_conflicts', 'reviewed'), values: '1x24 0x336' },
+    ],
+    alert_rule_test: [
+      { eval_time: '23h', alertname: 'LdapScimGroupConflictsWaiting', exp_alerts: [] },
+      { eval_time: '25h', alertname: 'LdapScimGroupConflictsWaiting', exp_alerts: [firing('warning', 'waiting')] },
+    ],
+  },
+  {
     interval: '1m',
     input_series: [{ series: series('ldap_scim_users_in_scope', 'gone'), values: '5x5' }],
     alert_rule_test: [
