@@ -275,6 +275,9 @@ program
     }
     const found = await readHistory(config.state.path, { ...(user ? { user } : {}), ...(opts.group ? { group: opts.group } : {}), ...(since ? { since } : {}) });
     process.stdout.write(renderHistory(found, opts.format));
+    if (user && user.anchors.size === 0 && found.length === 0) {
+      process.stderr.write(`${opts.user} is not in the directory (deleted, or not under ${config.source.users.baseDn}): for someone who left, give the email or userName that was pushed\n`);
+    }
   });
 
 program

@@ -59,9 +59,15 @@ export class AuditLog {
   static open(statePath: string, settings: AuditSettings, cycle: string, onFailure: (message: string) => void): AuditLog {
     const audit = new AuditLog(statePath, settings, cycle, onFailure);
     audit.guard(() => {
-      audit.openCurrent();
-      const first = firstLineTime(audit.fd!);
-      if (first !== undefined && Date.now() - first >= settings.rotateDays * 86_400_000) audit.rotate();
+      // Opened for writing at the first write: a quiet cycle leaves no file behind.
+      if (existsSync(audit.file)) {
+        const fd = openSync(audit.file, 'r');
+        const first = firstLineTime(fd);
+        const size = fstatSync(fd).size;
+        closeSync(fd);
+        audit.size = size;
+        if (first !== undefined && Date.now() - first >= settings.rotateDays * 86_400_000) audit.rotate();
+      }
       audit.prune();
     });
     return audit;
@@ -90,7 +96,7 @@ export class AuditLog {
 
   private openCurrent(): number {
     // 0o600: the trail names every person and what was done to them.
-    this.fd = openSync(this.file, 'a+', 0o600); // a+: the first line's time is read to decide a rotation
+    this.fd = openSync(this.file, 'a', 0o600);
     this.size = fstatSync(this.fd).size;
     return this.fd;
   }

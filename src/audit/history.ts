@@ -113,9 +113,11 @@ export function describeEntry(e: AuditEntry): string {
     ...members('added', e.added),
     ...members('removed', e.removed),
     ...(e.note ? [e.note] : []),
-    ...(e.outcome === 'failed' ? [`FAILED${e.status !== undefined ? ` (${e.status})` : ''}: ${e.message ?? ''}`] : []),
   ];
-  return parts.join('; ');
+  if (e.outcome === 'ok') return parts.join('; ');
+  // What a failed write would have done did not happen: it says so before it says what was tried.
+  const failed = `FAILED${e.status !== undefined ? ` (${e.status})` : ''}: ${e.message ?? ''}`;
+  return parts.length ? `${failed}; not done: ${parts.join('; ')}` : failed;
 }
 
 export function renderHistory(list: readonly AuditEntry[], format: 'table' | 'json' | 'csv'): string {

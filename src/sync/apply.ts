@@ -547,7 +547,7 @@ export class GroupConflictError extends ScimError {
     readonly conflict: GroupConflict,
     detail: string,
   ) {
-    super(label, 'POST', 409, `${detail}. ${conflict.wayOut}`);
+    super(label, 'POST', 409, `${detail}; ${conflict.wayOut}`);
   }
 }
 

@@ -291,7 +291,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         });
       } finally {
         audit.close();
-        report.audit = { file: audit.file, entries: audit.written };
+        if (audit.written) report.audit = { file: audit.file, entries: audit.written };
         const saveStarted = Date.now();
         const rewritten = await state.saveAtCycleEnd();
         report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: state.journalEntries };

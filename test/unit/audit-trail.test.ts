@@ -77,7 +77,7 @@ describe('audit trail', () => {
         // An email change: same anchor, new name.
         user('new', 'jane.doe@x.test', { scimId: 'id-old', changes: [{ field: 'email', from: 'jane@x.test', to: 'jane.doe@x.test' }] }),
         { op: 'removeMembers', type: 'group', name: 'confluence-users', anchor: 'g1', scimId: 'gid', removed: [{ anchor: 'new', email: 'jane.doe@x.test' }, { anchor: 'bob', email: 'bob@x.test' }], outcome: 'ok' },
-        user('new', 'jane.doe@x.test', { op: 'deactivateUser', scimId: 'id-old', outcome: 'failed', status: 503, message: 'Service Unavailable' }),
+        user('new', 'jane.doe@x.test', { op: 'deactivateUser', scimId: 'id-old', changes: [{ field: 'active', from: true, to: false }], outcome: 'failed', status: 503, message: 'Service Unavailable' }),
         user('bob', 'bob@x.test'),
         // The group renamed: a new name, the same anchor.
         { op: 'createGroup', type: 'group', name: 'confluence-staff', anchor: 'g1', scimId: 'gid2', outcome: 'ok' },
@@ -94,7 +94,7 @@ describe('audit trail', () => {
       expect(byMail.map((e) => e.op)).to.deep.equal(found.map((e) => e.op));
       const table = renderHistory(found, 'table');
       expect(table).to.match(/removeMembers +group confluence-users +removed jane\.doe@x\.test\n/);
-      expect(table).to.match(/deactivateUser +jane\.doe@x\.test +FAILED \(503\): Service Unavailable/);
+      expect(table).to.match(/deactivateUser +jane\.doe@x\.test +FAILED \(503\): Service Unavailable; not done: active: true -> false\n/);
     });
 
     it('follows a group through a rename, and filters by time', async () => {
