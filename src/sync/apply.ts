@@ -433,30 +433,33 @@ class Applier {
       );
     }
     const ours = existing.externalId === anchor || (renaming && !existing.externalId);
-    let members = (existing.members ?? []).flatMap((m) => this.ownerOf(m.value) ?? []);
+    const members = (existing.members ?? []).flatMap((m) => this.ownerOf(m.value) ?? []);
     if (!ours) {
       const wanted = new Set(op.members);
       const remove: ScimMember[] = (existing.members ?? []).flatMap((m) => {
         const owner = this.ownerOf(m.value);
         return owner !== undefined && wanted.has(owner) ? [] : [{ id: m.value, ...(owner !== undefined ? { anchor: owner } : {}), ...(m.display ? { display: m.display } : {}) }];
       });
-      members = members.filter((a) => wanted.has(a));
       if (!this.ctx.adoptAll && !this.ctx.groupApproved?.(displayName, existing.id)) {
+        const kept = members.filter((a) => wanted.has(a));
         const conflict: GroupConflict = {
           anchor,
           dn: op.dn,
           displayName,
           scimId: existing.id,
-          add: op.members.filter((a) => !members.includes(a)),
+          add: op.members.filter((a) => !kept.includes(a)),
           remove,
-          keep: members.length,
+          keep: kept.length,
           status: 'awaiting approval',
           wayOut: `review its members with ldap-scim plan, then: ldap-scim plan --approve-group "${displayName}"`,
         };
         throw new GroupConflictError(label, conflict, `a group named "${displayName}" (${existing.id}) exists on the SCIM side, made outside ldap-scim: left as it is until approved`);
       }
-      // A sync of a group replaces its membership (Atlassian's rule): the members the directory group lacks go.
-      for (const ids of chunk(remove.map((m) => m.id), this.ctx.membersPerPatch)) await this.ctx.client.removeMembers(existing.id, ids, label);
+      // A sync of a group replaces its membership (Atlassian's rule). Accounts this directory did not provision go
+      // now; ours that the directory group lacks stay in the record, and the next plan, which sees the whole
+      // group (this create carries only its first batch of members), removes them.
+      const strangers = remove.filter((m) => m.anchor === undefined).map((m) => m.id);
+      for (const ids of chunk(strangers, this.ctx.membersPerPatch)) await this.ctx.client.removeMembers(existing.id, ids, label);
     }
     log.info(`linked existing SCIM group ${existing.id} to ${label}`);
     return { id: existing.id, displayName, members, ...(existing.externalId !== anchor ? { unanchored: true as const } : {}) };
