@@ -142,8 +142,9 @@ program
     (name: string, names: string[]) => [...names, name],
     [] as string[],
   )
+  .option('--approve-all-groups', "as --approve-group, for every conflicting SCIM group this plan shows (Atlassian's \"Sync all groups\"; a migration from another tool)")
   .option('--full-read', FULL_READ_HELP)
-  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string; approve?: boolean; approveGroup: string[]; fullRead?: boolean }) => {
+  .action(async (opts: { config: string; format: 'table' | 'json' | 'csv'; out?: string; approve?: boolean; approveGroup: string[]; approveAllGroups?: boolean; fullRead?: boolean }) => {
     const config = loadOrExit(opts.config);
     const outcome = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
     const { report, plan, guardStops = [] } = outcome;
@@ -155,7 +156,11 @@ program
     }
     process.stderr.write(renderReport(report) + '\n');
     process.exitCode = report.exitCode;
-    if (plan && opts.approveGroup.length) await approveGroupsAsked(config, plan, opts.approveGroup);
+    if (plan && opts.approveAllGroups) {
+      const all = (plan.conflicts ?? []).filter((c) => c.scimId !== undefined).map((c) => c.displayName);
+      if (all.length) await approveGroupsAsked(config, plan, all);
+      else process.stderr.write('nothing to approve: this plan shows no group conflict that can be approved\n');
+    } else if (plan && opts.approveGroup.length) await approveGroupsAsked(config, plan, opts.approveGroup);
     if (!opts.approve || !plan) return;
     if (guardStops.some((s) => !s.forceable)) {
       process.stderr.write('not approved: this plan is held by a guard that cannot be overridden (see above)\n');

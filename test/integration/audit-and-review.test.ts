@@ -111,6 +111,12 @@ describe('reviews, group conflicts and the audit trail', function () {
     const approve = await run('plan', '--approve-group', 'SALES');
     expect(approve.code, approve.stderr).to.equal(0);
     expect(approve.stderr).to.match(/approved: the next sync adopts SCIM group "sales" \(.+\): \d+ members added, 1 removed/);
+    // A migration's many conflicts at once: every adoptable one, never the name held outside the SCIM directory.
+    const all = await run('plan', '--approve-all-groups');
+    expect(all.code, all.stderr).to.equal(0);
+    expect(all.stderr.match(/^approved: /gm)).to.have.length(1);
+    const approvals = JSON.parse(readFileSync(groupApprovalFileFor(r.config.state.path), 'utf8')) as { groups: { displayName: string }[] };
+    expect(approvals.groups.map((g) => g.displayName)).to.deep.equal(['sales']);
     const { report } = await runCycle(r.config);
     expect(report.exitCode, report.error).to.equal(0);
     expect(report.done.adoptGroup).to.equal(1);
