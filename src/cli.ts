@@ -73,6 +73,12 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+/** --out FILE, or standard output. */
+function writeOut(text: string, file: string | undefined): void {
+  if (file) writeFileSync(file, text);
+  else process.stdout.write(text);
+}
+
 function planContextOf(outcome: CycleOutcome): PlanContext {
   const { report, desired, snapshot } = outcome;
   return { emailOf: emailLookup(desired, snapshot), skipped: report.skipped, ...(report.guard ? { guard: report.guard } : {}) };
@@ -151,8 +157,7 @@ program
     if (plan) {
       const context = planContextOf(outcome);
       const text = opts.format === 'json' ? renderPlanJson(plan, context) + '\n' : opts.format === 'csv' ? renderPlanCsv(plan, context) : renderPlanTable(plan, context);
-      if (opts.out) writeFileSync(opts.out, text);
-      else process.stdout.write(text);
+      writeOut(text, opts.out);
     }
     process.stderr.write(renderReport(report) + '\n');
     process.exitCode = report.exitCode;
@@ -236,8 +241,7 @@ program
     const { report, plan, desired, snapshot } = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
     if (plan && desired && snapshot) {
       const csv = renderReview(plan, desired, snapshot, report);
-      if (opts.out) writeFileSync(opts.out, csv);
-      else process.stdout.write(csv);
+      writeOut(csv, opts.out);
     }
     process.stderr.write(renderReport(report) + '\n');
     process.exitCode = report.exitCode;
