@@ -310,7 +310,8 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       config.state.path,
       refused,
       refusedNow.map((c) => ({ anchor: c.anchor, displayName: c.displayName, refusedAt: at })),
-      (anchor) => !state.data.groups[anchor],
+      // Kept while the group is still in scope and not made: a refusal of a group since renamed or gone is moot.
+      (anchor) => desired.groups.has(anchor) && !state.data.groups[anchor],
     );
     if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
     return finish('success', EXIT.ok);

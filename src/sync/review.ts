@@ -41,7 +41,11 @@ export function renderReview(plan: Plan, desired: DesiredState, snapshot: Snapsh
   const groupsOf = new Map<string, string[]>();
   for (const g of desired.groups.values()) {
     const name = held.has(g.anchor) ? `${g.displayName} (held: group conflict)` : g.displayName;
-    for (const m of g.members) groupsOf.set(m, [...(groupsOf.get(m) ?? []), name]);
+    for (const m of g.members) {
+      const list = groupsOf.get(m);
+      if (list) list.push(name);
+      else groupsOf.set(m, [name]);
+    }
   }
   const rows: Row[] = [...desired.users.values()]
     .sort((a, b) => a.attrs.email.localeCompare(b.attrs.email))
