@@ -16,6 +16,7 @@ import { approveGroups, groupApprovalFileFor } from './plan/group-approval.js';
 import type { Plan } from './plan/operations.js';
 import { explainUser } from './sync/explain.js';
 import { renderReview } from './sync/review.js';
+import { verifiedDomainsOf } from './plan/verified-domains.js';
 import { printSchema } from './config/json-schema.js';
 import { parseSince, readHistory, renderHistory, type HistoryQuery } from './audit/history.js';
 import { auditFiles } from './audit/audit-log.js';
@@ -102,11 +103,19 @@ program
   .option('--force', 'apply a plan that a safety threshold would hold (never an empty directory)')
   .option('--rebuild-state', 'rebuild the snapshot from the SCIM side before planning')
   .option('--full-read', FULL_READ_HELP)
+  .option('--user <id>', 'provision on demand: apply now only what the cycle does for this person (found as explain finds them); the rest waits for the next cycle')
   .option('--json', 'print the cycle report as JSON instead of text')
-  .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; fullRead?: boolean; json?: boolean }) => {
+  .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; fullRead?: boolean; user?: string; json?: boolean }) => {
     const config = loadOrExit(opts.config);
     // An admin at the keyboard may just have freed a group's name in Atlassian Administration: try it at once.
-    const outcome = await runCycle(config, { dryRun: opts.dryRun, force: opts.force, rebuildState: opts.rebuildState, fullRead: opts.fullRead, retryRefusedGroups: true });
+    const outcome = await runCycle(config, {
+      dryRun: opts.dryRun,
+      force: opts.force,
+      rebuildState: opts.rebuildState,
+      fullRead: opts.fullRead,
+      retryRefusedGroups: true,
+      ...(opts.user !== undefined ? { onlyUser: opts.user } : {}),
+    });
     const { report, plan } = outcome;
     if (opts.dryRun && plan && !opts.json) process.stdout.write(renderPlanTable(plan, planContextOf(outcome)) + '\n');
     // A dry run's JSON carries the plan itself, so a script can review the operations, not just their counts.
@@ -175,7 +184,7 @@ program
     } else {
       const approval = await writeApproval(config.state.path, plan);
       process.stderr.write(
-        `approved: the next sync may apply ${approval.deprovisions} deactivations and ${approval.groupDeletions} group deletions once, until ${approval.expiresAt}, if it still plans exactly these (${approvalFileFor(config.state.path)})\n`,
+        `approved: the next sync may apply ${approval.deprovisions} deactivations, ${approval.groupDeletions} group deletions and ${approval.emailsLeaving ?? 0} emails leaving the verified domains once, until ${approval.expiresAt}, if it still plans exactly these (${approvalFileFor(config.state.path)})\n`,
       );
       process.exitCode = EXIT.ok;
     }
@@ -240,7 +249,7 @@ program
     const config = loadOrExit(opts.config);
     const { report, plan, desired, snapshot } = await runCycle(config, { dryRun: true, fullRead: opts.fullRead });
     if (plan && desired && snapshot) {
-      const csv = renderReview(plan, desired, snapshot, report);
+      const csv = renderReview(plan, desired, snapshot, report, verifiedDomainsOf(config.target.verifiedDomains));
       writeOut(csv, opts.out);
     }
     process.stderr.write(renderReport(report) + '\n');

@@ -14,6 +14,8 @@ export interface UserAttributes {
   timezone?: string;
   department?: string;
   organization?: string;
+  /** An http(s) URL Atlassian fetches the profile photo from (sent as `photos`). */
+  photoUrl?: string;
 }
 
 export type UserField = keyof UserAttributes;
@@ -29,6 +31,7 @@ export const OPTIONAL_USER_FIELDS = [
   'timezone',
   'department',
   'organization',
+  'photoUrl',
 ] as const satisfies readonly UserField[];
 
 export type OptionalUserField = (typeof OPTIONAL_USER_FIELDS)[number];

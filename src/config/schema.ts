@@ -98,6 +98,22 @@ const target = z
      */
     adoptExistingGroups: z.boolean({ error: 'must be true or false' }).optional(),
     deprovision: z.enum(['deactivate', 'delete'], { error: 'must be deactivate or delete' }).default('deactivate'),
+    /**
+     * Group names this Atlassian site keeps for itself beyond the ones ldap-scim knows (built-in, jira-*,
+     * confluence-*): a directory group matching one is never pushed. `*` stands for any characters; no case.
+     */
+    refusedGroupNames: z
+      .array(text().regex(/[^*]/, { error: 'must name something besides "*", which would refuse every group' }), {
+        error: 'must be a list of group names or patterns, e.g. [statuspage-*, opsgenie-users]',
+      })
+      .optional(),
+    /** The organization's verified domains, exactly as after the @ (see src/plan/verified-domains.ts). */
+    verifiedDomains: z
+      .array(
+        text().regex(/^(?!-)[a-z0-9-]+(\.[a-z0-9-]+)+$/i, { error: 'must be a domain such as example.com (no @, no scheme)' }),
+        { error: 'must be a list of domains, e.g. [example.com, example.co.uk]' },
+      )
+      .optional(),
   })
   .refine((t) => (t.token === undefined) !== (t.tokenFile === undefined), {
     error: 'give exactly one of token or tokenFile',

@@ -60,7 +60,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
   const { source } = config;
   const dialect = dialectFor(source);
   // Only a delta read needs each entry remembered on its own.
-  const builder = new DesiredStateBuilder(rules, { remember: Boolean(delta?.enabled) });
+  const builder = new DesiredStateBuilder(rules, { remember: Boolean(delta?.enabled), refusedGroupNames: config.target.refusedGroupNames ?? [] });
   const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0, unseenUserAttributes: [] };
   const seen = new Set<string>();
   const client = await openDirectory(source);

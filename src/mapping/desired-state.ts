@@ -1,10 +1,10 @@
 import type { DesiredGroup, DesiredState, DesiredUser, Skip, UserAttributes } from '../model.js';
 import { OPTIONAL_USER_FIELDS } from '../model.js';
-import { isBuiltInGroupName } from '../scim/atlassian-rules.js';
+import { refusedGroupReason } from '../scim/atlassian-rules.js';
 import { candidates, evaluate, type EntryValues, type Expression, type MappingRules } from './rules.js';
 import { DnIndex } from '../directory/dn.js';
 import { flattenGroups } from './flatten-groups.js';
-import { cleanText, emailShapeProblem, identifierProblem, MAX_EMAIL_LENGTH, MAX_USERNAME_LENGTH, show } from './sanitize.js';
+import { cleanText, cleanUrl, type CleanText, emailShapeProblem, identifierProblem, MAX_EMAIL_LENGTH, MAX_USERNAME_LENGTH, show } from './sanitize.js';
 
 /** A value the mapping changed or left out while the entry itself still syncs (see sanitize.ts for the rules). */
 export interface FieldWarning {
@@ -69,7 +69,8 @@ export class DesiredStateBuilder {
 
   constructor(
     private readonly rules: MappingRules,
-    private readonly options: { remember: boolean } = { remember: true },
+    /** refusedGroupNames: the admin's own patterns (target.refusedGroupNames), refused as product groups are. */
+    private readonly options: { remember: boolean; refusedGroupNames?: readonly string[] } = { remember: true },
   ) {}
 
   addUser(dn: string, anchor: string | undefined, values: EntryValues, active = true): void {
@@ -178,8 +179,9 @@ export class DesiredStateBuilder {
     const kept: GroupDraft[] = [];
     const byName = new Map<string, GroupDraft[]>();
     for (const g of this.groups) {
-      if (isBuiltInGroupName(g.displayName)) {
-        this.skip(g.dn, 'group', `"${g.displayName}" is an Atlassian built-in group; it is managed by Atlassian, never from the directory`, g.anchor);
+      const refused = refusedGroupReason(g.displayName, this.options.refusedGroupNames);
+      if (refused) {
+        this.skip(g.dn, 'group', refused, g.anchor);
         continue;
       }
       const key = g.displayName.toLowerCase();
@@ -224,7 +226,7 @@ export function mapUser(rules: MappingRules, values: EntryValues, active: boolea
   const notes: FieldWarning[] = [];
   for (const field of OPTIONAL_USER_FIELDS) {
     const rule = rules.user[field];
-    const value = rule && mapText(field, rule, values, notes);
+    const value = rule && mapText(field, rule, values, notes, field === 'photoUrl' ? cleanUrl : cleanText);
     if (value) attrs[field] = value;
   }
   warnings?.push(...notes);
@@ -235,16 +237,16 @@ export function mapUser(rules: MappingRules, values: EntryValues, active: boolea
  * The first alternative whose value is usable text, cleaned. An alternative whose value is not valid text is
  * passed over for the next one, and said so in `warnings`.
  */
-function mapText(field: string, expression: Expression, values: EntryValues, warnings: FieldWarning[]): string | undefined {
+function mapText(field: string, expression: Expression, values: EntryValues, warnings: FieldWarning[], clean: (raw: string) => CleanText = cleanText): string | undefined {
   const refused: string[] = [];
   let chosen: { value: string; source: string; notes: string[] } | undefined;
   for (const candidate of candidates(expression, values)) {
-    const clean = cleanText(candidate.value);
-    if (clean.value === undefined) {
-      refused.push(`the value from ${candidate.source} ${clean.refused} and was ignored`);
+    const cleaned = clean(candidate.value);
+    if (cleaned.value === undefined) {
+      refused.push(`the value from ${candidate.source} ${cleaned.refused} and was ignored`);
       continue;
     }
-    chosen = { value: clean.value, source: candidate.source, notes: clean.notes };
+    chosen = { value: cleaned.value, source: candidate.source, notes: cleaned.notes };
     break;
   }
   if (refused.length) {

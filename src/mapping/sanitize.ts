@@ -8,6 +8,8 @@
 //    are removed; a value longer than MAX_TEXT_LENGTH is cut at a character boundary. Each change is a warning.
 //  - A display value holding U+FFFD (the mark of bytes that were not valid UTF-8, once decoded leniently) is
 //    treated as missing, so the next alternative of the mapping is used; that is a warning too.
+//  - A photo URL (photoUrl) is never altered beyond what URL parsing writes: one that is not an absolute http(s)
+//    URL, or holds control characters or credentials, is treated as missing like a value holding U+FFFD.
 
 /**
  * The longest display value sent, in Unicode code points. Atlassian publishes no field limits; 255 is the common
@@ -57,6 +59,26 @@ export function cleanText(raw: string): CleanText {
   }
   if (!value) return { value: undefined, notes, refused: 'holds nothing but control characters' };
   return { value, notes };
+}
+
+/** The longest photo URL sent. Atlassian publishes no limit; 2,048 is what browsers and most servers take. */
+export const MAX_URL_LENGTH = 2048;
+
+/**
+ * A photo URL as it is sent: an absolute http(s) URL, as the WHATWG parser writes it (a space from an attribute
+ * becomes %20). Never cut or stripped of characters, unlike display text: a mangled URL shows another image or none.
+ */
+export function cleanUrl(raw: string): CleanText {
+  const refuse = (refused: string): CleanText => ({ value: undefined, notes: [], refused });
+  if (raw.includes(REPLACEMENT_CHARACTER)) return refuse('holds U+FFFD (bytes that were not valid UTF-8)');
+  if (NEEDS_CLEANING.test(raw)) return refuse(`contains control characters (${codePointsOf(raw, UNUSUAL).join(', ')})`);
+  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) return refuse(`${show(raw)} is not an http(s) URL`);
+  // Atlassian would keep and show the URL: credentials in it would leak to every viewer of the profile.
+  if (url.username || url.password) return refuse(`${show(raw)} carries a user name or password`);
+  const value = url.href;
+  if (value.length > MAX_URL_LENGTH) return refuse(`is ${value.length} characters long, over the limit of ${MAX_URL_LENGTH}`);
+  return { value, notes: value === raw ? [] : [`written as ${show(value, 200)}`] };
 }
 
 /** Why a value cannot serve as an identifier (email, userName) as it is, or undefined. */

@@ -11,6 +11,8 @@ export interface Approval {
   digest: string;
   deprovisions: number;
   groupDeletions: number;
+  /** Emails moved off target.verifiedDomains (absent in approvals written before that key existed). */
+  emailsLeaving?: number;
   createdAt: string;
   expiresAt: string;
 }
@@ -22,21 +24,25 @@ export function approvalFileFor(statePath: string): string {
 }
 
 /** What an approval covers: the users to deprovision and the groups to delete (renames are not guarded). */
-export function removalDigest(plan: Plan): { digest: string; deprovisions: number; groupDeletions: number } {
+export function removalDigest(plan: Plan): { digest: string; deprovisions: number; groupDeletions: number; emailsLeaving: number } {
   const keys: string[] = [];
   let deprovisions = 0;
   let groupDeletions = 0;
+  let emailsLeaving = 0;
   for (const op of plan.operations) {
     if (op.kind === 'deactivateUser' || op.kind === 'deleteUser') {
       deprovisions++;
       keys.push(`${op.kind}:${op.anchor}`);
+    } else if ('leavesVerifiedDomains' in op && op.leavesVerifiedDomains) {
+      emailsLeaving++;
+      keys.push(`emailLeaves:${op.anchor}:${op.leavesVerifiedDomains.to}`);
     } else if (op.kind === 'deleteGroup' && op.reason !== 'renamed') {
       groupDeletions++;
       keys.push(`deleteGroup:${op.groupAnchor}`);
     }
   }
   const digest = createHash('sha256').update(keys.sort().join('\n')).digest('hex');
-  return { digest, deprovisions, groupDeletions };
+  return { digest, deprovisions, groupDeletions, emailsLeaving };
 }
 
 export async function writeApproval(statePath: string, plan: Plan, now = new Date()): Promise<Approval> {

@@ -51,6 +51,16 @@ export function checkSafety(plan: Plan, desired: DesiredState, snapshot: Snapsho
       reasons.push(`${deprovisions} users would be deactivated, ${share.toFixed(1)}% of the ${provisioned} provisioned, over safety.maxDeactivationPercent ${limits.maxDeactivationPercent}%`);
     }
   }
+  // An email moved off the verified domains costs the person every SCIM group and unlinks the account: as much a
+  // removal as a deactivation, and as often a mistake (a typo in the mapping, a domain left out of the list).
+  const leaving = plan.operations.flatMap((o) => ('leavesVerifiedDomains' in o && o.leavesVerifiedDomains ? [o.leavesVerifiedDomains] : []));
+  if (leaving.length) {
+    const shown = leaving.slice(0, 5).map((l) => `${l.from} -> ${l.to}`).join(', ');
+    reasons.push(
+      `${leaving.length} people's email would leave target.verifiedDomains (${shown}${leaving.length > 5 ? `, … ${leaving.length - 5} more` : ''}): ` +
+        'Atlassian then removes them from every group provisioned over SCIM and unlinks their accounts',
+    );
+  }
   const groupDeletions = plan.operations.filter((o) => o.kind === 'deleteGroup' && o.reason !== 'renamed').length;
   if (groupDeletions > limits.maxGroupDeletions) {
     reasons.push(`${groupDeletions} groups would be deleted, over safety.maxGroupDeletions ${limits.maxGroupDeletions}`);

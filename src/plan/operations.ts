@@ -6,9 +6,17 @@ export interface FieldChange {
   to?: string | boolean;
 }
 
+/** Marks of target.verifiedDomains (see verified-domains.ts), set on the plan when the key is set. */
+export interface DomainMarks {
+  /** The email is outside the verified domains: Atlassian does not apply attribute changes to this account. */
+  unmanaged?: true;
+  /** The email moves out of the verified domains: Atlassian drops the person's SCIM groups and unlinks the account. */
+  leavesVerifiedDomains?: { from: string; to: string };
+}
+
 export type Operation =
-  | { kind: 'createUser'; anchor: string; dn: string; attrs: UserAttributes }
-  | {
+  | ({ kind: 'createUser'; anchor: string; dn: string; attrs: UserAttributes } & DomainMarks)
+  | ({
       kind: 'updateUser' | 'reactivateUser' | 'deactivateUser';
       anchor: string;
       dn?: string;
@@ -20,7 +28,7 @@ export type Operation =
       setExternalId?: boolean;
       /** A person re-created in the directory: the new entry takes over the account linked to the old one. */
       takeOver?: { anchor: string; userName: string };
-    }
+    } & DomainMarks)
   | { kind: 'deleteUser'; anchor: string; id: string; userName: string }
   | { kind: 'createGroup'; anchor: string; dn: string; displayName: string; members: string[]; renamedFrom?: { id: string; displayName: string } }
   | { kind: 'addMembers' | 'removeMembers'; groupAnchor: string; displayName: string; members: string[] }

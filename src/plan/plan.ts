@@ -11,6 +11,11 @@ export interface PlanOptions {
    * memberships included, except those the last full read found gone. Only a full read decides who left.
    */
   holdAbsentUsers?: { except: ReadonlySet<string> };
+  /**
+   * Deactivated people Atlassian has taken out of the SCIM groups (outside target.verifiedDomains): they are not
+   * added back while deactivated, so that their reactivation is what brings the memberships back.
+   */
+  noMembershipFor?: ReadonlySet<string>;
 }
 
 const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] as const;
@@ -38,7 +43,7 @@ export function planSync(desired: DesiredState, snapshot: SnapshotData, options:
       if (user.attrs.active) userOps.push({ kind: 'createUser', anchor: user.anchor, dn: user.dn, attrs: user.attrs });
       continue;
     }
-    const changes = diffUser(record.attrs, user.attrs);
+    const changes = withoutNotApplied(diffUser(record.attrs, user.attrs), record);
     const setExternalId = takeOver !== undefined || record.unanchored === true;
     if (changes.length === 0 && !setExternalId) continue;
     const activeChange = changes.find((c) => c.field === 'active');
@@ -57,7 +62,7 @@ export function planSync(desired: DesiredState, snapshot: SnapshotData, options:
     (kind === 'deactivateUser' ? deprovisionOps : userOps).push(op);
   }
   for (const [anchor, record] of Object.entries(snapshot.users)) {
-    if (desired.users.has(anchor) || held.has(anchor) || takeOvers.moved.has(anchor) || !record.attrs.active) continue;
+    if (desired.users.has(anchor) || held.has(anchor) || takeOvers.moved.has(anchor) || !record.attrs.active || record.notApplied?.active === false) continue;
     deprovisionOps.push(
       options.deprovision === 'delete'
         ? { kind: 'deleteUser', anchor, id: record.id, userName: record.attrs.userName }
@@ -74,6 +79,13 @@ export function planSync(desired: DesiredState, snapshot: SnapshotData, options:
 
   const groupOps = planGroups(desired, snapshot, held, options, warnings, takeOvers.moved);
   return { operations: [...userOps, ...groupOps.create, ...groupOps.membership, ...groupOps.remove, ...deprovisionOps], warnings };
+}
+
+/** The changes, less those of a value the SCIM side already answered without taking (UserRecord.notApplied). */
+export function withoutNotApplied(changes: FieldChange[], record: UserRecord): FieldChange[] {
+  const refused = record.notApplied;
+  if (!refused) return changes;
+  return changes.filter((c) => !(c.field in refused) || refused[c.field] !== (c.to ?? null));
 }
 
 export function diffUser(pushed: UserAttributes, wanted: UserAttributes): FieldChange[] {
@@ -137,7 +149,9 @@ function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<str
   const remove: Operation[] = [];
   const batch = options.membersPerPatch;
 
-  for (const group of desired.groups.values()) {
+  const outOfGroups = options.noMembershipFor;
+  for (const wholeGroup of desired.groups.values()) {
+    const group = outOfGroups?.size ? { ...wholeGroup, members: wholeGroup.members.filter((a) => !outOfGroups.has(a)) } : wholeGroup;
     const record = withMovedMembers(snapshot.groups[group.anchor], moved);
     const renamed = record && record.displayName !== group.displayName;
     if (renamed && record.displayName.toLowerCase() === group.displayName.toLowerCase()) {

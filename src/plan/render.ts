@@ -1,7 +1,8 @@
 import type { DesiredState, Skip } from '../model.js';
 import type { SnapshotData } from '../state/snapshot.js';
 import { formatCsv } from './csv.js';
-import type { GroupConflict, Operation, Plan, ScimMember } from './operations.js';
+import type { DomainMarks, GroupConflict, Operation, Plan, ScimMember } from './operations.js';
+import { NOT_MANAGED } from './verified-domains.js';
 
 /** What a plan needs beside its operations to be read by a reviewer: people by email, and what was skipped. */
 export interface PlanContext {
@@ -40,6 +41,16 @@ export function linkNotes(op: Extract<Operation, { kind: 'updateUser' | 'reactiv
   return op.setExternalId ? [`externalId -> ${fmt(op.anchor)} (linked by name so far)`] : [];
 }
 
+/** What target.verifiedDomains means for this person (plan, review and explain say it alike). */
+export function domainNotes(op: DomainMarks): string[] {
+  return [
+    ...(op.leavesVerifiedDomains
+      ? [`email leaves target.verifiedDomains (${op.leavesVerifiedDomains.from} -> ${op.leavesVerifiedDomains.to}): Atlassian removes the person from every SCIM group and unlinks the account`]
+      : []),
+    ...(op.unmanaged ? [NOT_MANAGED] : []),
+  ];
+}
+
 const scimMemberName = (emailOf: (a: string) => string | undefined) => (m: ScimMember) => (m.anchor ? emailOf(m.anchor) : undefined) ?? m.display ?? `SCIM user ${m.id}`;
 
 export function conflictDetails(c: GroupConflict): string {
@@ -54,7 +65,7 @@ export function planRows(plan: Plan, context: PlanContext = {}): PlanRow[] {
       case 'createUser': {
         const { userName, email, ...fields } = op.attrs;
         const set = Object.entries(fields).map(([f, v]) => `${f}: ${fmt(v)}`);
-        return { action: op.kind, type: 'user', name: email, members: [], anchor: op.anchor, dn: op.dn, details: [`userName: ${fmt(userName)}`, ...set].join('; ') };
+        return { action: op.kind, type: 'user', name: email, members: [], anchor: op.anchor, dn: op.dn, details: [...domainNotes(op), `userName: ${fmt(userName)}`, ...set].join('; ') };
       }
       case 'updateUser':
       case 'reactivateUser':
@@ -66,7 +77,7 @@ export function planRows(plan: Plan, context: PlanContext = {}): PlanRow[] {
           members: [],
           anchor: op.anchor,
           dn: op.dn ?? '',
-          details: [...linkNotes(op), ...op.changes.map((c) => `${c.field}: ${fmt(c.from)} -> ${fmt(c.to)}`)].join('; '),
+          details: [...domainNotes(op), ...linkNotes(op), ...op.changes.map((c) => `${c.field}: ${fmt(c.from)} -> ${fmt(c.to)}`)].join('; '),
         };
       case 'deleteUser':
         return { action: op.kind, type: 'user', name: emailOf(op.anchor), members: [], anchor: op.anchor, dn: '', details: 'SCIM record deleted (target.deprovision: delete)' };

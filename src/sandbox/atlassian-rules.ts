@@ -2,13 +2,16 @@
  * Atlassian behaviour the sandbox imitates, kept here so that a change on Atlassian's side is a change in one file.
  * Facts as gathered in the project's notes on Atlassian's SCIM endpoint.
  */
-import { BUILT_IN_GROUP_NAMES } from "../scim/atlassian-rules.js";
+import { BUILT_IN_GROUP_NAMES, matchingPattern, PRODUCT_GROUP_PATTERNS } from "../scim/atlassian-rules.js";
 
 /** The connector and the sandbox share one list of Atlassian-managed groups (compared case-insensitively). */
 export const REFUSED_GROUP_NAMES: readonly string[] = BUILT_IN_GROUP_NAMES;
 
-/** Product groups that only some sites protect, so they are refused only when the sandbox is told to. */
-export const PRODUCT_GROUP_PREFIXES: readonly string[] = ["jira-", "confluence-"];
+/**
+ * Product groups, the connector's list: Atlassian takes their create and never propagates them, which the sandbox
+ * imitates only when told to (refuseProductGroups), by refusing the create so that a test sees it was attempted.
+ */
+export const PRODUCT_GROUP_NAME_PATTERNS: readonly string[] = PRODUCT_GROUP_PATTERNS;
 
 export const DEFAULT_MAX_PAGE_SIZE = 100;
 
@@ -17,7 +20,7 @@ export function refusedGroupNameReason(displayName: string, refuseProductGroups:
   if (REFUSED_GROUP_NAMES.includes(lower)) {
     return `Group [${displayName}] is managed by Atlassian and cannot be created or changed from a directory.`;
   }
-  if (refuseProductGroups && PRODUCT_GROUP_PREFIXES.some((prefix) => lower.startsWith(prefix))) {
+  if (refuseProductGroups && matchingPattern(displayName, PRODUCT_GROUP_NAME_PATTERNS) !== undefined) {
     return `Group [${displayName}] is an Atlassian product group on this site and cannot be created from a directory.`;
   }
   return undefined;
@@ -44,7 +47,6 @@ export const groupConflict = (attribute: "displayName" | "externalId"): string =
 export const ACCEPTED_BUT_IGNORED_USER_PATHS: readonly string[] = [
   "phonenumbers",
   "addresses",
-  "photos",
   "ims",
   "roles",
   "entitlements",

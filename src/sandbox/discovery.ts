@@ -75,6 +75,11 @@ const SCHEMAS = [
         multiValued: true,
         subAttributes: [attribute("value"), attribute("type"), attribute("primary", { type: "boolean" })],
       }),
+      attribute("photos", {
+        type: "complex",
+        multiValued: true,
+        subAttributes: [attribute("value", { type: "reference" }), attribute("type"), attribute("primary", { type: "boolean" })],
+      }),
     ],
   },
   {

@@ -11,6 +11,7 @@ import {
   isObject,
   mergeParts,
   parseEmails,
+  parsePhotos,
   setComplex,
 } from "./user-attributes.js";
 
@@ -96,6 +97,12 @@ function applyUserTarget(user: ScimUserAttributes, op: PatchOpName, path: string
     if (clear) delete user.emails;
     else if (op === "add") user.emails = appendEmails(user.emails ?? [], parseEmails(value));
     else user.emails = parseEmails(value);
+    return;
+  }
+  if (lower === "photos") {
+    if (clear) delete user.photos;
+    else if (op === "add") user.photos = [...(user.photos ?? []), ...parsePhotos(value)];
+    else user.photos = parsePhotos(value);
     return;
   }
   if (lower === "name") {

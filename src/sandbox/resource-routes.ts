@@ -3,6 +3,7 @@ import { parseEqFilter } from "./filter.js";
 import type { Reply } from "./http-io.js";
 import { applyUserPatch, memberIds, parseGroupPatch, parsePatchOperations } from "./patch.js";
 import { renderGroup, renderUser } from "./render.js";
+import { assertRemoveFormAccepted, presentUser, withoutIgnoredPaths, type SandboxAnswerQuirks } from "./answer-quirks.js";
 import type {
   GroupFilterAttribute,
   GroupRecord,
@@ -26,6 +27,7 @@ export interface ResourceContext {
   store: SandboxStore;
   baseUrl: string;
   maxPageSize: number;
+  quirks?: SandboxAnswerQuirks;
 }
 
 const USER_FILTERS = new Map<string, UserFilterAttribute>([
@@ -45,17 +47,19 @@ export async function handleResource(request: ResourceRequest, context: Resource
 
 async function handleUsers({ method, id, query, readBody }: ResourceRequest, context: ResourceContext): Promise<Reply> {
   const { store, baseUrl } = context;
-  const ok = (record: UserRecord): Reply => ({ status: 200, body: renderUser(record, baseUrl) });
+  const quirks = context.quirks ?? {};
+  const show = (record: UserRecord) => presentUser(renderUser(record, baseUrl), quirks);
+  const ok = (record: UserRecord): Reply => ({ status: 200, body: show(record) });
   if (id === undefined) {
     if (method === "GET") {
       const filter = query.get("filter");
       return listReply(query, context, (offset, count) =>
         store.listUsers(filter ? parseEqFilter(filter, USER_FILTERS) : undefined, offset, count),
-        (record) => renderUser(record, baseUrl),
+        show,
       );
     }
     if (method === "POST") {
-      return created(renderUser(store.createUser(parseUserBody(await objectBody(readBody))), baseUrl));
+      return created(show(store.createUser(parseUserBody(await objectBody(readBody)))));
     }
     throw methodNotAllowed(method, "/Users");
   }
@@ -65,7 +69,7 @@ async function handleUsers({ method, id, query, readBody }: ResourceRequest, con
     case "PUT":
       return ok(store.replaceUser(id, parseUserBody(await objectBody(readBody))));
     case "PATCH": {
-      const operations = parsePatchOperations(await readBody());
+      const operations = withoutIgnoredPaths(parsePatchOperations(await readBody()), quirks);
       return ok(store.replaceUser(id, applyUserPatch(store.getUser(id).attributes, operations)));
     }
     case "DELETE":
@@ -99,7 +103,7 @@ async function handleGroups({ method, id, query, readBody }: ResourceRequest, co
       const record = store.createGroup({
         displayName: asString(body.displayName, "displayName"),
         ...(body.externalId != null && { externalId: asString(body.externalId, "externalId") }),
-        memberIds: body.members == null ? [] : memberIds(body.members),
+        memberIds: body.members == null || context.quirks?.ignoreMembersOnGroupCreate ? [] : memberIds(body.members),
       });
       return created(renderGroup(record, baseUrl, store, includeMembers));
     }
@@ -118,8 +122,11 @@ async function handleGroups({ method, id, query, readBody }: ResourceRequest, co
       ]);
       return ok(record);
     }
-    case "PATCH":
-      return ok(store.updateGroup(id, parseGroupPatch(parsePatchOperations(await readBody()))));
+    case "PATCH": {
+      const operations = parsePatchOperations(await readBody());
+      assertRemoveFormAccepted(operations, context.quirks ?? {});
+      return ok(store.updateGroup(id, parseGroupPatch(operations)));
+    }
     case "DELETE":
       store.deleteGroup(id);
       return { status: 204 };

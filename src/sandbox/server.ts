@@ -5,6 +5,7 @@ import { DEFAULT_MAX_PAGE_SIZE } from "./atlassian-rules.js";
 import { resourceTypes, schemas, serviceProviderConfig } from "./discovery.js";
 import { ScimError, notFound } from "./errors.js";
 import { FaultInjector, InjectedFault, type FaultKind, type SandboxFaults } from "./faults.js";
+import { rateLimitHeaders, type SandboxAnswerQuirks } from "./answer-quirks.js";
 import { errorReply, readJsonBody, sendReply, type Reply } from "./http-io.js";
 import { DebouncedSaver, readDataFile } from "./persistence.js";
 import { SlidingWindowLimiter } from "./rate-limit.js";
@@ -15,11 +16,13 @@ import type { ScimGroupResource, ScimUserResource } from "./types.js";
 
 export type { ScimGroupResource, ScimUserResource } from "./types.js";
 export type { FaultKind, SandboxFaults } from "./faults.js";
+export type { SandboxAnswerQuirks } from "./answer-quirks.js";
 
 /** Mirrors https://api.atlassian.com/scim/directory/{directoryId}. */
 export const SANDBOX_BASE_PATH = "/scim/directory/sandbox";
 
-export interface SandboxOptions {
+/** The answer quirks (ignoreMembersOnGroupCreate, omitActive, ...) are each off unless set. */
+export interface SandboxOptions extends SandboxAnswerQuirks {
   host?: string;
   port?: number;
   token: string;
@@ -27,8 +30,13 @@ export interface SandboxOptions {
   rateLimit?: { requestsPerSecond: number };
   maxPageSize?: number;
   log?: (line: string) => void;
-  /** Also refuse `jira-*` / `confluence-*` group names, as some Atlassian sites do. Default false. */
+  /**
+   * Also refuse the creates of product group names (the connector's PRODUCT_GROUP_PATTERNS: jira-*, confluence-*),
+   * which Atlassian takes and never propagates. Default false.
+   */
   refuseProductGroups?: boolean;
+  /** The organization's verified domains: an email moved off them, or a deactivation outside them, drops the groups. */
+  verifiedDomains?: readonly string[];
   /** Names of groups the organization holds outside the SCIM directory: a create of one answers 409, unlisted. */
   organizationGroups?: readonly string[];
   /** Injected failures and latency, to test clients against a flaky SCIM side. Off by default. */
@@ -71,7 +79,11 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
   let tokenDigest = digestToken(options.token);
   const limiter = options.rateLimit ? new SlidingWindowLimiter(options.rateLimit.requestsPerSecond) : undefined;
   let faults = options.faults && new FaultInjector(options.faults);
-  const store = new SandboxStore({ refuseProductGroups: options.refuseProductGroups ?? false, ...(options.organizationGroups ? { organizationGroups: options.organizationGroups } : {}) });
+  const store = new SandboxStore({
+    refuseProductGroups: options.refuseProductGroups ?? false,
+    ...(options.organizationGroups ? { organizationGroups: options.organizationGroups } : {}),
+    ...(options.verifiedDomains ? { verifiedDomains: options.verifiedDomains.map((d) => d.toLowerCase()) } : {}),
+  });
   if (options.dataFile) await loadDataFile(store, options.dataFile);
   const log = options.log;
   const saver =
@@ -83,7 +95,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
           (error) => (log ?? console.error)(`sandbox: saving ${options.dataFile} failed: ${String(error)}`),
         );
   const requests: SandboxRequestRecord[] = [];
-  const context: ResourceContext = { store, baseUrl: "", maxPageSize };
+  const context: ResourceContext = { store, baseUrl: "", maxPageSize, quirks: options };
 
   async function dispatch(req: IncomingMessage, url: URL): Promise<Reply> {
     const method = req.method ?? "GET";
@@ -92,9 +104,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     if (!path.startsWith(`${SANDBOX_BASE_PATH}/`)) throw notFound(`No resource at ${url.pathname}.`);
     const retryAfter = limiter?.take() ?? 0;
     if (retryAfter > 0) {
-      throw new ScimError(429, "Too many requests: the sandbox rate limit was exceeded.", undefined, {
-        "Retry-After": String(retryAfter),
-      });
+      throw new ScimError(429, "Too many requests: the sandbox rate limit was exceeded.", undefined, rateLimitHeaders(retryAfter, options));
     }
     const [resource, id, ...rest] = path.slice(SANDBOX_BASE_PATH.length + 1).split("/").map(decodeSegment);
     if (resource === "ServiceProviderConfig" && id === undefined) return discoveryReply(serviceProviderConfig(maxPageSize));

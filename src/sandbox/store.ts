@@ -72,7 +72,7 @@ export class SandboxStore {
   /** Reverse of GroupRecord.members, so deleting a user does not visit every group. */
   private readonly groupIdsByMember = new Map<string, Set<string>>();
 
-  constructor(private readonly options: { refuseProductGroups: boolean; organizationGroups?: readonly string[] }) {}
+  constructor(private readonly options: { refuseProductGroups: boolean; organizationGroups?: readonly string[]; verifiedDomains?: readonly string[] }) {}
 
   // ---- users
 
@@ -94,24 +94,44 @@ export class SandboxStore {
   replaceUser(id: string, attributes: ScimUserAttributes): UserRecord {
     const record = this.getUser(id);
     this.assertUserUnique(attributes, id);
+    const dropsGroups = this.dropsGroups(record.attributes, attributes);
     this.unindexUser(record);
     record.attributes = attributes;
     record.lastModified = now();
     this.indexUser(record);
+    if (dropsGroups) this.dropMemberships(id);
     return record;
+  }
+
+  /**
+   * Atlassian, with verified domains: an email moved off them, or a deactivation of an account outside them, takes
+   * the person out of every group provisioned over SCIM (and the account is not put back in by a reactivation).
+   */
+  private dropsGroups(before: ScimUserAttributes, after: ScimUserAttributes): boolean {
+    const verified = this.options.verifiedDomains;
+    if (!verified) return false;
+    const managed = (a: ScimUserAttributes) => {
+      const email = (a.emails?.find((e) => e.primary) ?? a.emails?.[0])?.value ?? a.userName;
+      return verified.includes(email.slice(email.lastIndexOf("@") + 1).toLowerCase());
+    };
+    return (managed(before) && !managed(after)) || (before.active !== false && after.active === false && !managed(after));
+  }
+
+  private dropMemberships(userId: string): void {
+    const at = now();
+    for (const groupId of this.groupIdsByMember.get(userId) ?? []) {
+      const group = this.groups.get(groupId);
+      if (!group) continue;
+      group.members.delete(userId);
+      group.lastModified = at;
+    }
+    this.groupIdsByMember.delete(userId);
   }
 
   /** Atlassian semantics: the SCIM record goes, and with it every membership. */
   deleteUser(id: string): void {
     const record = this.getUser(id);
-    const at = now();
-    for (const groupId of this.groupIdsByMember.get(id) ?? []) {
-      const group = this.groups.get(groupId);
-      if (!group) continue;
-      group.members.delete(id);
-      group.lastModified = at;
-    }
-    this.groupIdsByMember.delete(id);
+    this.dropMemberships(id);
     this.unindexUser(record);
     this.users.delete(id);
     this.userOrder.delete(id);

@@ -11,6 +11,12 @@ export interface ScimEmail {
   type?: string;
 }
 
+export interface ScimPhoto {
+  value: string;
+  type?: string;
+  primary?: boolean;
+}
+
 export interface ScimName {
   givenName?: string;
   familyName?: string;
@@ -43,6 +49,7 @@ export interface ScimUserAttributes {
   active: boolean;
   department?: string;
   organization?: string;
+  photos?: ScimPhoto[];
   "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"?: EnterpriseUserExtension;
 }
 

@@ -4,6 +4,7 @@ import {
   type EnterpriseUserExtension,
   type ScimEmail,
   type ScimName,
+  type ScimPhoto,
   type ScimUserAttributes,
 } from "./types.js";
 
@@ -56,6 +57,18 @@ export function parseEmails(value: unknown): ScimEmail[] {
   });
 }
 
+/** Kept as sent: Atlassian documents no check of the URL at write time (it fetches the image later, itself). */
+export function parsePhotos(value: unknown): ScimPhoto[] {
+  if (!Array.isArray(value)) throw badRequest("Attribute photos must be a list.", "invalidValue");
+  return value.map((item, index) => {
+    if (!isObject(item)) throw badRequest(`photos[${index}] must be an object.`, "invalidValue");
+    const photo: ScimPhoto = { value: asString(item.value, `photos[${index}].value`) };
+    if (item.type !== undefined) photo.type = asString(item.type, `photos[${index}].type`);
+    if (item.primary !== undefined) photo.primary = asBoolean(item.primary, `photos[${index}].primary`);
+    return photo;
+  });
+}
+
 /** Sub-attributes of a complex attribute, merged over `current` as RFC 7644 §3.5.2 says for add/replace. */
 export function mergeParts<K extends string>(
   current: Partial<Record<K, string>> | undefined,
@@ -94,6 +107,7 @@ export function parseUserBody(body: Json): ScimUserAttributes {
     if (simple) user[simple] = asString(value, simple);
     else if (lower === "active") user.active = asBoolean(value, "active");
     else if (lower === "emails") user.emails = parseEmails(value);
+    else if (lower === "photos") user.photos = parsePhotos(value);
     else if (lower === "name") setComplex(user, "name", mergeParts<keyof ScimName>(undefined, value, NAME_PARTS, "name"));
     else if (lower === ENTERPRISE_USER_SCHEMA.toLowerCase()) {
       setComplex(

@@ -1,5 +1,6 @@
-import { MAX_PAGE_SIZE, SCHEMA_PATCH, scimFilterEq, addMembersOperation, removeMemberOperations } from './atlassian-rules.js';
+import { MAX_PAGE_SIZE, SCHEMA_PATCH, scimFilterEq, addMembersOperation, removeMemberOperations, type RemoveMembersForm } from './atlassian-rules.js';
 import { KeyRejectedError, ScimError } from './errors.js';
+import { log } from '../log.js';
 import type { PatchOperation, ScimGroup, ScimUser } from './resources.js';
 import type { ScimTransport } from './transport.js';
 
@@ -8,9 +9,32 @@ interface ListResponse<T> {
   Resources?: T[];
 }
 
+/** What the server was found to take where nothing is documented. */
+export interface ScimQuirks {
+  /** The member-removal form the server last took (absent: not yet learned, the filter form is sent first). */
+  removeMembersForm?: RemoveMembersForm;
+}
+
+/** Where learned quirks are kept between cycles (state/scim-quirks.ts: a file beside the state). */
+export interface QuirkStore {
+  file: string;
+  read(): Promise<ScimQuirks>;
+  write(quirks: ScimQuirks): Promise<void>;
+}
+
 /** Typed SCIM calls on one directory endpoint. Every call names the resource it is about, for errors and logs. */
 export class ScimClient {
-  constructor(readonly transport: ScimTransport) {}
+  private quirks: Promise<ScimQuirks> | undefined;
+
+  constructor(
+    readonly transport: ScimTransport,
+    private readonly quirkStore?: QuirkStore,
+  ) {}
+
+  /** Read once, at the first call that needs them; a store that cannot be read counts as nothing learned. */
+  private knownQuirks(): Promise<ScimQuirks> {
+    return (this.quirks ??= (this.quirkStore?.read() ?? Promise.resolve({})).catch((): ScimQuirks => ({})));
+  }
 
   async createUser(body: Record<string, unknown>, label: string): Promise<ScimUser> {
     return (await this.transport.request<ScimUser>('POST', '/Users', label, body)).body;
@@ -51,8 +75,48 @@ export class ScimClient {
     await this.patchGroup(groupId, [addMembersOperation(memberIds)], label);
   }
 
+  /**
+   * Atlassian documents no remove form and both are seen in the wild: a 400 is answered by sending the other form
+   * once, and the form that worked is used from then on (and kept in the quirk store for later cycles).
+   */
   async removeMembers(groupId: string, memberIds: readonly string[], label: string): Promise<void> {
-    await this.patchGroup(groupId, removeMemberOperations(memberIds), label);
+    // Until one removal has gone through, the form is a guess: the others wait for that one rather than all be
+    // refused in the same form at once. Each wait ends with its removal, so this loop ends.
+    while (!this.removalFormWorked && this.removalProbe) await this.removalProbe;
+    if (this.removalFormWorked) return this.removeMembersInKnownForm(groupId, memberIds, label);
+    const probe = this.removeMembersInKnownForm(groupId, memberIds, label).then(() => {
+      this.removalFormWorked = true;
+    });
+    this.removalProbe = probe.catch(() => undefined).finally(() => (this.removalProbe = undefined));
+    await probe;
+  }
+
+  private removalFormWorked = false;
+  private removalProbe: Promise<unknown> | undefined;
+
+  private async removeMembersInKnownForm(groupId: string, memberIds: readonly string[], label: string): Promise<void> {
+    const quirks = await this.knownQuirks();
+    const form = quirks.removeMembersForm ?? 'filter';
+    try {
+      await this.patchGroup(groupId, removeMemberOperations(memberIds, form), label);
+      return;
+    } catch (e) {
+      if (!(e instanceof ScimError) || e instanceof KeyRejectedError || e.status !== 400) throw e;
+      const other: RemoveMembersForm = form === 'filter' ? 'value-list' : 'filter';
+      try {
+        await this.patchGroup(groupId, removeMemberOperations(memberIds, other), label);
+      } catch (second) {
+        // Refused in both forms: the server objects to the request, not its form; its first answer says why.
+        if (second instanceof ScimError && !(second instanceof KeyRejectedError) && second.status === 400) throw e;
+        throw second;
+      }
+      // Removals of several groups may learn it at once: said and stored once.
+      if (quirks.removeMembersForm === other) return;
+      quirks.removeMembersForm = other;
+      const where = this.quirkStore ? ` (kept in ${this.quirkStore.file})` : '';
+      log.warn(`${label}: the SCIM server refused a member removal in the ${form} form (400 ${e.detail}) and took the ${other} form; ldap-scim sends that form from now on${where}`);
+      await this.quirkStore?.write(quirks).catch((w: unknown) => log.warn(`could not keep the member-removal form in ${this.quirkStore?.file}: ${(w as Error).message}; it is learned again next cycle`));
+    }
   }
 
   async setGroupExternalId(id: string, externalId: string, label: string): Promise<void> {

@@ -19,6 +19,7 @@ export interface ScimUser {
   timezone?: string;
   department?: string;
   organization?: string;
+  photos?: { value?: string; type?: string; primary?: boolean }[];
   [SCHEMA_ENTERPRISE_USER]?: { department?: string; organization?: string };
 }
 
@@ -56,6 +57,7 @@ export function userPayload(anchor: string, attrs: UserAttributes): Record<strin
   for (const field of ['displayName', 'nickName', 'title', 'preferredLanguage', 'timezone'] as const) {
     if (attrs[field] !== undefined) body[field] = attrs[field];
   }
+  if (attrs.photoUrl !== undefined) body.photos = [photoValue(attrs.photoUrl)];
   if (Object.keys(enterprise).length) body[SCHEMA_ENTERPRISE_USER] = enterprise;
   return body;
 }
@@ -64,11 +66,17 @@ function emailValue(email: string) {
   return { value: email, type: 'work', primary: true };
 }
 
+/** The form Atlassian documents for a profile photo: it fetches the image from `value` itself. */
+function photoValue(url: string) {
+  return { value: url, type: 'photo', primary: true };
+}
+
 function pathOf(field: UserField): string {
   if (ENTERPRISE_FIELDS.has(field)) return `${SCHEMA_ENTERPRISE_USER}:${field}`;
   const nameField = NAME_FIELDS[field];
   if (nameField) return `name.${nameField}`;
   if (field === 'email') return 'emails';
+  if (field === 'photoUrl') return 'photos';
   return field;
 }
 
@@ -78,6 +86,8 @@ export function userPatchOperations(changes: readonly FieldChange[]): PatchOpera
     const path = pathOf(c.field);
     if (c.to === undefined) return { op: 'remove', path };
     if (c.field === 'email') return { op: 'replace', path, value: [emailValue(String(c.to))] };
+    // The whole list is replaced, so a photo set by hand or by another tool does not stay beside ours.
+    if (c.field === 'photoUrl') return { op: 'replace', path, value: [photoValue(String(c.to))] };
     return { op: 'replace', path, value: c.to };
   });
 }
@@ -92,7 +102,9 @@ export function attrsFromScimUser(user: ScimUser, managed: ReadonlySet<UserField
   const attrs: UserAttributes = {
     userName: (user.userName ?? '').toLowerCase(),
     email: (primary?.value ?? '').toLowerCase(),
-    active: user.active === undefined ? true : user.active === true || String(user.active).toLowerCase() === 'true',
+    // Absent is unknown, not active (a real Atlassian answer carries none): callers that link or rebuild from such a
+    // user see `active === undefined` on the SCIM user and make the next write state it (user-index.ts).
+    active: user.active === true || String(user.active).toLowerCase() === 'true',
   };
   const set = (field: Exclude<UserField, 'userName' | 'email' | 'active'>, value: string | undefined) => {
     if (value !== undefined && value !== '' && managed.has(field)) attrs[field] = value;
@@ -106,6 +118,8 @@ export function attrsFromScimUser(user: ScimUser, managed: ReadonlySet<UserField
   set('timezone', user.timezone);
   set('department', enterprise.department ?? user.department);
   set('organization', enterprise.organization ?? user.organization);
+  const photo = user.photos?.find((p) => p.primary) ?? user.photos?.find((p) => p.type === 'photo') ?? user.photos?.[0];
+  set('photoUrl', photo?.value);
   return attrs;
 }
 

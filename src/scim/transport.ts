@@ -215,7 +215,7 @@ export class ScimTransport {
     const backoff = Math.min(2 ** (attemptCount - 1) * 500, cap) + jitter;
     let wait = backoff;
     if (error.response?.statusCode === 429) {
-      wait = Math.min(retryAfter ?? rateLimitResetWait(error.response.headers['x-ratelimit-reset']) ?? backoff, cap) + jitter;
+      wait = Math.min(serverRateLimitWait(retryAfter, error.response.headers['x-ratelimit-reset']) ?? backoff, cap) + jitter;
       this.pauseFor(wait);
     }
     this.warnRetry(error, attemptCount, limit, wait);
@@ -273,12 +273,27 @@ function parseBody<T>(text: string): T {
   }
 }
 
-/** X-RateLimit-Reset is a timestamp: epoch seconds, epoch milliseconds, or an ISO time. */
+/**
+ * Below this, a wait the server gave is no advice but an artefact: a reset time already past (clocks apart), or one
+ * cut to the minute as Jira's X-RateLimit-Reset is. Taken at its word it sent the retry a millisecond later, into the
+ * same limit; the exponential backoff is used instead.
+ */
+const MIN_SERVER_WAIT_MS = 1000;
+
+/**
+ * The wait a 429 asks for, in ms: got's reading of Retry-After (which makes a past date 1 ms), else X-RateLimit-Reset;
+ * undefined when neither gives a usable one, and the caller backs off on its own.
+ */
+export function serverRateLimitWait(retryAfter: number | undefined, resetHeader: string | string[] | undefined, now = Date.now()): number | undefined {
+  return [retryAfter, rateLimitResetWait(resetHeader, now)].find((wait) => wait !== undefined && wait >= MIN_SERVER_WAIT_MS);
+}
+
+/** X-RateLimit-Reset is a timestamp: epoch seconds, epoch milliseconds, or an ISO time. The result may be negative. */
 export function rateLimitResetWait(header: string | string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   if (!value) return undefined;
   const n = Number(value);
   const at = Number.isNaN(n) ? Date.parse(value) : n > 1e12 ? n : n > 1e9 ? n * 1000 : now + n * 1000;
   if (Number.isNaN(at)) return undefined;
-  return Math.max(at - now, 1);
+  return at - now;
 }

@@ -7,11 +7,27 @@ export interface ListedUser {
   id: string;
   externalId?: string;
   attrs: UserAttributes;
+  /** The representation carried no `active`: attrs.active says false, but nothing is known (see withActiveToSend). */
+  activeUnknown?: true;
 }
 
 /** The ListedUser of a SCIM user as the server sent it. */
 export function listedUser(u: ScimUser, managedFields: ReadonlySet<UserField>): ListedUser {
-  return { id: u.id, ...(u.externalId ? { externalId: u.externalId } : {}), attrs: attrsFromScimUser(u, managedFields) };
+  return {
+    id: u.id,
+    ...(u.externalId ? { externalId: u.externalId } : {}),
+    attrs: attrsFromScimUser(u, managedFields),
+    ...(u.active === undefined || u.active === null ? { activeUnknown: true as const } : {}),
+  };
+}
+
+/**
+ * The attributes to record for a listed user, as what the SCIM side holds. An `active` it did not show is recorded
+ * as the opposite of `wanted`, so that the next plan sends the wanted state once (a deactivated account is then
+ * reactivated when the directory says so); once sent, it is recorded as sent, and never sent again.
+ */
+export function withActiveToSend(listed: ListedUser, wanted: boolean): UserAttributes {
+  return listed.activeUnknown ? { ...listed.attrs, active: !wanted } : listed.attrs;
 }
 
 /**

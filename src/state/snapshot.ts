@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
-import type { UserAttributes } from '../model.js';
+import type { UserAttributes, UserField } from '../model.js';
 import { log } from '../log.js';
 import { version } from '../version.js';
 import { SnapshotFile } from './snapshot-file.js';
@@ -21,6 +21,11 @@ export interface UserRecord {
    * so that a later loss of the snapshot links the account by anchor even after its email changed.
    */
   unanchored?: true;
+  /**
+   * Values a PATCH sent and the SCIM side answered without taking (its answer showed the old value; null: a removal):
+   * `attrs` holds what it kept, and the plan does not send the same value again. Another value is tried once more.
+   */
+  notApplied?: Partial<Record<UserField, string | boolean | null>>;
 }
 
 export interface RetiredGroup {

@@ -4,10 +4,12 @@ import type { GroupConflict, Operation, OperationKind, ScimMember } from '../pla
 import type { AuditLog } from '../audit/audit-log.js';
 import { describeOperation } from '../audit/describe-operation.js';
 import { OUTSIDE_WAY_OUT } from '../plan/group-conflicts.js';
+import type { VerifiedDomains } from '../plan/verified-domains.js';
 import type { ScimClient } from '../scim/client.js';
 import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
 import { groupPayload, userPatchOperations, userPayload, type PatchOperation, type ScimGroup, type ScimUser } from '../scim/resources.js';
-import { listedUser, ScimUserIndex, type ListedUser } from '../scim/user-index.js';
+import { listedUser, ScimUserIndex, withActiveToSend, type ListedUser } from '../scim/user-index.js';
+import { checkPatchAnswer } from './patch-answer.js';
 import type { GroupRecord, Snapshot, UserRecord } from '../state/snapshot.js';
 import { log } from '../log.js';
 import { Progress } from '../progress.js';
@@ -25,6 +27,8 @@ export interface ApplyContext {
   membersPerPatch: number;
   /** Where every confirmed or failed write is recorded (absent: nothing recorded, e.g. a unit test's rig). */
   audit?: AuditLog;
+  /** target.verifiedDomains, when set: what Atlassian does to the groups of people outside them. */
+  verified?: VerifiedDomains;
   /**
    * Confirmed operations between two snapshot writes, at least. Every confirmed call is journaled as it happens,
    * so a checkpoint only bounds the journal; a large snapshot is rewritten when the journal has grown as large as
@@ -290,10 +294,13 @@ class Applier {
 
   /** Adopts an existing SCIM user for this anchor, patching only where it differs from the directory. */
   private async linkUser(anchor: string, existing: ListedUser, attrs: UserAttributes, label: string): Promise<void> {
-    const operations = userPatchOperations(diffUser(existing.attrs, attrs));
+    // A listing that showed no `active` leaves it unknown: it is sent, whichever way the directory wants it.
+    const changes = diffUser(withActiveToSend(existing, attrs.active), attrs);
     const setExternalId = existing.externalId !== anchor;
-    if (operations.length || setExternalId) await this.patchUser(existing.id, operations, setExternalId ? anchor : undefined, label);
-    this.setUser(anchor, { id: existing.id, attrs });
+    const answer = changes.length || setExternalId ? await this.patchUser(existing.id, userPatchOperations(changes), setExternalId ? anchor : undefined, label) : undefined;
+    const checked = checkPatchAnswer(attrs, changes, answer, undefined);
+    this.noteNotApplied(checked.notApplied, label);
+    this.setUser(anchor, { id: existing.id, ...checked.record });
     log.info(`linked existing SCIM user ${existing.id} to ${label}`);
   }
 
@@ -301,35 +308,58 @@ class Applier {
    * A PATCH of the changed fields and, for an account linked by name, of its externalId. A server may refuse or
    * ignore the externalId (Atlassian documents no update of it): that is said once, and never retried in a loop.
    */
-  private async patchUser(id: string, operations: PatchOperation[], externalId: string | undefined, label: string): Promise<void> {
-    if (externalId === undefined) {
-      await this.ctx.client.patchUser(id, operations, label);
-      return;
-    }
+  private async patchUser(id: string, operations: PatchOperation[], externalId: string | undefined, label: string): Promise<ScimUser | undefined> {
+    if (externalId === undefined) return this.ctx.client.patchUser(id, operations, label);
     let answer: ScimUser | undefined;
     try {
       answer = await this.ctx.client.patchUser(id, [...operations, { op: 'replace', path: 'externalId', value: externalId }], label);
     } catch (e) {
       if (!refusedOutright(e)) throw e;
       log.warn(`${label}: the SCIM server refused its externalId ${externalId} (${e.status} ${e.detail}); the account stays linked by name`);
-      if (operations.length) await this.ctx.client.patchUser(id, operations, label);
-      return;
+      return operations.length ? await this.ctx.client.patchUser(id, operations, label) : undefined;
     }
     if (answer?.externalId !== undefined && answer.externalId !== externalId) {
-      log.warn(`${label}: the SCIM server kept externalId ${answer.externalId} instead of ${externalId}; the account stays linked by name`);
+      this.noteNotApplied(['externalId'], label);
+      log.info(`${label}: the SCIM server kept externalId ${answer.externalId} instead of ${externalId}; the account stays linked by name`);
+    }
+    return answer;
+  }
+
+  /** Per field, the first user whose change was not taken, the warning's place in the report, and how many more. */
+  private readonly notApplied = new Map<string, { label: string; more: number; at: number }>();
+
+  /** Said once per field and cycle (a mass change of a field the server keeps would be thousands of lines). */
+  private noteNotApplied(fields: readonly string[], label: string): void {
+    for (const field of fields) {
+      const seen = this.notApplied.get(field);
+      if (seen) {
+        seen.more++;
+        this.ctx.report.warnings[seen.at] = notAppliedWarning(field, seen.label, seen.more);
+        continue;
+      }
+      const warning = notAppliedWarning(field, label, 0);
+      this.notApplied.set(field, { label, more: 0, at: this.ctx.report.warnings.push(warning) - 1 });
+      log.warn(warning);
     }
   }
 
   private async updateUser(op: Extract<Operation, { kind: 'updateUser' | 'reactivateUser' | 'deactivateUser' }>, label: string): Promise<boolean> {
     const { anchor, id, attrs } = op;
+    const previous = this.data.users[op.takeOver?.anchor ?? anchor];
     try {
-      await this.patchUser(id, userPatchOperations(op.changes), op.setExternalId ? anchor : undefined, label);
+      const answer = await this.patchUser(id, userPatchOperations(op.changes), op.setExternalId ? anchor : undefined, label);
+      const checked = checkPatchAnswer(attrs, op.changes, answer, previous);
+      this.noteNotApplied(checked.notApplied, label);
+      const record: UserRecord = { id, ...checked.record };
       if (op.takeOver) {
         this.ownerIndex?.delete(id);
-        this.ctx.snapshot.moveUser(op.takeOver.anchor, anchor, { id, attrs });
+        this.ctx.snapshot.moveUser(op.takeOver.anchor, anchor, record);
         this.ownerIndex?.set(id, anchor);
         log.info(`${label} took over SCIM user ${id} from the deleted directory entry ${op.takeOver.anchor} (${op.takeOver.userName}): same email, new entry`);
-      } else this.setUser(anchor, { id, attrs });
+      } else this.setUser(anchor, record);
+      // Atlassian has taken the person out of every group provisioned over SCIM: the snapshot says so too, so that
+      // a reactivation (or an email back on a verified domain) adds the memberships again.
+      if (this.ctx.verified?.dropsMemberships(op)) this.ctx.snapshot.purgeMember(anchor);
       return true;
     } catch (e) {
       if (!(e instanceof ScimError) || e.status !== 404) throw e;
@@ -383,7 +413,12 @@ class Applier {
         const externalId = retired.length ? undefined : op.anchor;
         const created = await this.ctx.client.createGroup(groupPayload(externalId, op.displayName, members.ids), label);
         if (!created?.id) throw new ScimError(label, 'POST', 201, 'the answer carried no id');
-        record = { id: created.id, displayName: op.displayName, members: members.anchors, ...(externalId ? {} : { unanchored: true as const }) };
+        // Members are what the answer lists: a server may create the group without those it was sent (some take
+        // them only by PATCH). The others are added below, before the record claims them.
+        const listed = new Set((created.members ?? []).map((m) => m.value));
+        const taken = members.anchors.filter((a) => listed.has(this.data.users[a]?.id ?? ''));
+        if (taken.length < members.anchors.length) log.info(`${label}: the SCIM side created the group with ${taken.length} of the ${members.anchors.length} members sent; the others are added`);
+        record = { id: created.id, displayName: op.displayName, members: taken, ...(externalId ? {} : { unanchored: true as const }) };
       } catch (e) {
         if (!(e instanceof ScimError) || e.status !== 409) {
           if (definitelyNotCreated(e)) snapshot.settleCreate('group', op.anchor);
@@ -394,13 +429,14 @@ class Applier {
     }
     const present = new Set(record.members);
     const missing = members.anchors.filter((a) => !present.has(a));
-    if (missing.length) {
-      await this.ctx.client.addMembers(record.id, this.memberIds(missing).ids, label);
-      record.members.push(...missing);
-    }
     if (retired.length) record.retired = retired;
+    // Recorded with the members the server has confirmed: if an add below fails, the next plan adds the rest.
     snapshot.setGroup(op.anchor, record);
     snapshot.settleCreate('group', op.anchor);
+    for (const batch of chunk(missing, this.ctx.membersPerPatch)) {
+      await this.ctx.client.addMembers(record.id, this.memberIds(batch).ids, label);
+      snapshot.changeGroupMembers(op.anchor, 'add', batch);
+    }
     // An adopted group (no rename in the way) is given the anchor now, not by the next cycle's plan.
     if (record.unanchored && !retired.length) await this.anchorGroupOrLater(op.anchor, record.id, label);
     return true;
@@ -566,6 +602,11 @@ function refusedOutright(e: unknown): e is ScimError {
 function definitelyNotCreated(e: unknown): boolean {
   if (e instanceof CancelledError) return true;
   return e instanceof ScimError && e.status !== undefined && e.status >= 400 && e.status < 500 && ![408, 409, 429].includes(e.status);
+}
+
+function notAppliedWarning(field: string, label: string, more: number): string {
+  const others = more ? ` (and ${more} other user${more === 1 ? '' : 's'})` : '';
+  return `not applied by the SCIM side: ${field} of ${label}${others}; its answer showed the old value, which is recorded, and the same change is not sent again`;
 }
 
 export function labelOf(op: Operation): string {

@@ -22,11 +22,15 @@ import { withSendingGrowth } from '../heap-growth.js';
 import { applyPlan } from './apply.js';
 import { rebuildSnapshot } from './rebuild.js';
 import { sameNamedGroups } from './group-lookup.js';
+import { findPerson } from './find-person.js';
+import { onlyForPerson } from '../plan/one-person.js';
 import { holdRefusedCreates, resolveGroupConflicts } from '../plan/group-conflicts.js';
 import { readRefusedCreates, saveRefusedCreates } from '../plan/refused-groups.js';
 import { approvedByName, consumeGroupApprovals, groupApprovalCheck, readGroupApprovals } from '../plan/group-approval.js';
 import { AuditLog } from '../audit/audit-log.js';
+import { markVerifiedDomains, verifiedDomainsOf } from '../plan/verified-domains.js';
 import type { ScimGroup } from '../scim/resources.js';
+import { scimQuirksStore } from '../state/scim-quirks.js';
 import { countInto, newReport, type CycleReport } from './report.js';
 
 export interface CycleOptions {
@@ -41,6 +45,8 @@ export interface CycleOptions {
   fullRead?: boolean;
   /** Send group creates refused lately for a name held outside the SCIM directory (a sync run by hand). */
   retryRefusedGroups?: boolean;
+  /** Provision on demand: apply only what the plan does for this person (found as explain finds them). */
+  onlyUser?: string;
 }
 
 export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
@@ -101,6 +107,7 @@ export function scimClientFor(config: Config): ScimClient {
       maxRetries: t.maxRetries,
       maxRetryWaitSeconds: t.maxRetryWaitSeconds,
     }),
+    scimQuirksStore(config.state.path, t.url),
   );
 }
 
@@ -214,11 +221,18 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
     const leavers = delta.enabled ? leaversOf(read, memory, desired, snapshot.data) : [];
     if (read.memory) read.memory.leavers = leavers;
+    const verified = verifiedDomainsOf(config.target.verifiedDomains);
+    const unmanaged = verified ? [...desired.users.values()].filter((u) => !verified.manages(u.attrs.email)) : [];
     const plan = planSync(desired, snapshot.data, {
       membersPerPatch: config.target.membersPerPatch,
       deprovision: config.target.deprovision,
       ...(read.read.kind === 'delta' ? { holdAbsentUsers: { except: new Set(leavers) } } : {}),
+      ...(unmanaged.length ? { noMembershipFor: new Set(unmanaged.filter((u) => !u.attrs.active).map((u) => u.anchor)) } : {}),
     });
+    if (verified) {
+      markVerifiedDomains(plan, verified);
+      report.unmanagedUsers = unmanaged.length;
+    }
     const refused = await readRefusedCreates(config.state.path);
     const approvals = await readGroupApprovals(config.state.path);
     plan.conflicts = holdRefusedCreates(plan, refused, { now: new Date(), retry: options.retryRefusedGroups === true });
@@ -235,6 +249,16 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
           membersPerPatch: config.target.membersPerPatch,
         }),
       );
+    }
+    if (options.onlyUser !== undefined) {
+      const { anchor } = await findPerson(config, options.onlyUser, desired, snapshot.data);
+      if (!anchor) {
+        return finish('failed', EXIT.failed, `${options.onlyUser}: no user entry with this DN or name under ${config.source.users.baseDn}, and nothing pushed under this name; nothing was written`);
+      }
+      plan.operations = onlyForPerson(plan.operations, anchor);
+      // The conflicts that matter to this person: those of the groups they are in.
+      plan.conflicts = plan.conflicts.filter((c) => desired.groups.get(c.anchor)?.members.includes(anchor));
+      report.onlyUser = { id: options.onlyUser, anchor };
     }
     report.conflicts.push(...plan.conflicts);
     for (const c of plan.conflicts) if (c.status !== 'approved') log.warn(`group conflict: "${c.displayName}" (${c.dn}): ${conflictDetails(c)}`);
@@ -286,6 +310,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
           groupApproved: approvedByName(approvals),
           membersPerPatch: config.target.membersPerPatch,
           audit,
+          ...(verified ? { verified } : {}),
           checkpointEvery: config.state.checkpointEvery,
           ...(options.signal ? { signal: options.signal } : {}),
         });

@@ -1,8 +1,10 @@
 import type { Config } from '../config/load.js';
-import { findUserEntry, type FoundEntry } from '../directory/reader.js';
+import type { FoundEntry } from '../directory/reader.js';
+import { findPerson } from './find-person.js';
 import { OPTIONAL_USER_FIELDS, type DesiredUser, type UserAttributes } from '../model.js';
 import type { Operation } from '../plan/operations.js';
-import { linkNotes } from '../plan/render.js';
+import { domainNotes, linkNotes } from '../plan/render.js';
+import { domainOf, NOT_MANAGED, verifiedDomainsOf } from '../plan/verified-domains.js';
 import type { UserRecord } from '../state/snapshot.js';
 import { EXIT, runCycle } from './cycle.js';
 
@@ -21,15 +23,7 @@ export async function explainUser(config: Config, id: string): Promise<Explanati
   if (!plan || !desired || !snapshot) {
     return { text: `cannot explain ${id}: the cycle stopped before planning: ${report.error ?? report.result}`, exitCode: report.exitCode || EXIT.failed };
   }
-  const entry = await findUserEntry(config, config.mapping, id);
-  const wanted = id.toLowerCase();
-  const mapped =
-    (entry?.anchor ? desired.users.get(entry.anchor) : undefined) ??
-    [...desired.users.values()].find((u) => u.dn.toLowerCase() === wanted || u.attrs.userName === wanted || u.attrs.email === wanted);
-  const anchor =
-    entry?.anchor ??
-    mapped?.anchor ??
-    Object.entries(snapshot.users).find(([, r]) => r.attrs.userName === wanted || r.attrs.email === wanted)?.[0];
+  const { entry, mapped, anchor } = await findPerson(config, id, desired, snapshot);
   if (!entry && !anchor) {
     return { text: `${id}: no user entry with this DN or name under ${config.source.users.baseDn}, and nothing pushed under this name`, exitCode: EXIT.failed };
   }
@@ -46,6 +40,11 @@ export async function explainUser(config: Config, id: string): Promise<Explanati
   if (mapped) {
     const groups = [...desired.groups.values()].filter((g) => g.members.includes(mapped.anchor)).map((g) => g.displayName);
     lines.push(`  groups (nested groups flattened): ${groups.length ? groups.sort().join(', ') : 'none'}`);
+  }
+  const verified = verifiedDomainsOf(config.target.verifiedDomains);
+  const email = mapped?.attrs.email ?? record?.attrs.email;
+  if (verified && email) {
+    lines.push(verified.manages(email) ? `  verified domain: yes (${domainOf(email)}): Atlassian manages this account` : `  verified domain: NO (${domainOf(email)}): ${NOT_MANAGED}`);
   }
   lines.push(...describePlanned(planned, record, mapped, skip?.reason));
   return { text: lines.join('\n'), exitCode: EXIT.ok };
@@ -101,7 +100,7 @@ function describeOperation(op: Operation): string {
     case 'updateUser':
     case 'reactivateUser':
     case 'deactivateUser':
-      return `${op.kind}: ${[...linkNotes(op), ...op.changes.map((c) => `${c.field} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`)].join('; ')}` +
+      return `${op.kind}: ${[...domainNotes(op).filter((n) => n !== NOT_MANAGED), ...linkNotes(op), ...op.changes.map((c) => `${c.field} ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to ?? null)}`)].join('; ')}` +
         (op.kind === 'deactivateUser' ? ' (the user left the directory scope)' : '');
     case 'deleteUser':
       return 'deleteUser: the SCIM record is deleted (target.deprovision: delete)';

@@ -1,8 +1,9 @@
 import type { DesiredState, UserField } from '../model.js';
 import type { ScimClient } from '../scim/client.js';
 import type { ScimGroup } from '../scim/resources.js';
-import { ScimUserIndex } from '../scim/user-index.js';
+import { ScimUserIndex, withActiveToSend } from '../scim/user-index.js';
 import { emptySnapshot, type SnapshotData } from '../state/snapshot.js';
+import { log } from '../log.js';
 
 export interface RebuildCounts {
   linkedUsers: number;
@@ -34,20 +35,24 @@ export async function rebuildSnapshot(
   const data = emptySnapshot();
   const index = await ScimUserIndex.list(client, managedFields);
   const claimed = new Set<string>();
+  let activeUnknown = 0;
   const anchorById = new Map<string, string>();
   for (const user of desired.users.values()) {
     const match = index.candidates(user.anchor, user.attrs.userName, user.attrs.email).find((c) => c && !claimed.has(c.id));
     if (!match) continue;
     claimed.add(match.id);
     anchorById.set(match.id, user.anchor);
-    data.users[user.anchor] = { id: match.id, attrs: match.attrs, ...(match.externalId !== user.anchor ? { unanchored: true as const } : {}) };
+    if (match.activeUnknown) activeUnknown++;
+    data.users[user.anchor] = { id: match.id, attrs: withActiveToSend(match, user.attrs.active), ...(match.externalId !== user.anchor ? { unanchored: true as const } : {}) };
   }
   for (const [anchor, record] of Object.entries(previous?.users ?? {})) {
     const listed = index.byId(record.id);
     if (desired.users.has(anchor) || data.users[anchor] || !listed || claimed.has(listed.id)) continue;
     claimed.add(listed.id);
     anchorById.set(listed.id, anchor);
-    data.users[anchor] = { id: listed.id, attrs: listed.attrs };
+    // Out of scope: deprovisioned, so an unknown `active` is recorded as true and the deactivation sent once more.
+    if (listed.activeUnknown) activeUnknown++;
+    data.users[anchor] = { id: listed.id, attrs: withActiveToSend(listed, false) };
   }
 
   const groupsByExternalId = new Map<string, ScimGroup>();
@@ -82,6 +87,9 @@ export async function rebuildSnapshot(
     data.groups[anchor] = { id: listed.id, displayName: listed.displayName ?? record.displayName, members: (listed.members ?? []).flatMap((m) => anchorById.get(m.value) ?? []) };
   }
   for (const [name, g] of groupsByName) if (claimedGroups.has(g.id)) groupsByName.delete(name);
+  if (activeUnknown) {
+    log.warn(`${activeUnknown} of the SCIM users linked showed no active state: each is sent the directory's once (counted as reactivated or deactivated), and recorded as sent`);
+  }
   return {
     data,
     groupsByName,

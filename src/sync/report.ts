@@ -38,6 +38,10 @@ export interface CycleReport {
   done: Partial<Record<OperationKind, number>>;
   failures: OperationFailure[];
   warnings: string[];
+  /** sync --user: the cycle applied only what it does for this person. */
+  onlyUser?: { id: string; anchor: string };
+  /** With target.verifiedDomains: people in scope whose email is outside them (Atlassian does not manage them). */
+  unmanagedUsers?: number;
   /** Directory groups whose name a SCIM group made outside ldap-scim holds: held for review, or adopted. */
   conflicts: GroupConflict[];
   guard?: string[];
@@ -105,6 +109,7 @@ export function renderReport(r: CycleReport): string {
         `${r.rebuild.scimUsersNotInScope} SCIM users and ${r.rebuild.scimGroupsNotInScope} groups are not in the directory scope and were left alone`,
     );
   }
+  if (r.onlyUser) lines.push(`  provision on demand: only what this cycle does for ${r.onlyUser.id} (${r.onlyUser.anchor}); everything else waits for the next full cycle`);
   const kinds = OPERATION_KINDS.filter((k) => r.planned[k]);
   if (!r.planMade) lines.push('  operations: none planned, the cycle stopped before planning');
   else if (kinds.length === 0) lines.push('  operations: none, the SCIM side already matches the directory');
@@ -113,6 +118,7 @@ export function renderReport(r: CycleReport): string {
     lines.push(dryRun ? planned : `${planned}   done ${String(r.done[k] ?? 0).padStart(6)}`);
   }
   lines.push(`  SCIM calls: ${r.calls.requests} (${r.calls.writes} writes), ${r.calls.retries} retries, ${r.calls.rateLimited} answered 429`);
+  if (r.unmanagedUsers) lines.push(`  not managed by Atlassian: ${r.unmanagedUsers} people in scope have an email outside target.verifiedDomains; attribute changes will not apply to their accounts`);
   for (const g of r.guard ?? []) lines.push(`  SAFETY GUARD: ${g}`);
   for (const c of r.conflicts) lines.push(`  group conflict: "${c.displayName}" (${c.dn}): ${conflictDetails(c)}`);
   for (const w of r.warnings) lines.push(`  warning: ${w}`);

@@ -3,12 +3,13 @@ import type { Operation, Plan } from '../plan/operations.js';
 import { formatCsv } from '../plan/csv.js';
 import type { SnapshotData } from '../state/snapshot.js';
 import type { CycleReport } from './report.js';
+import { NOT_MANAGED, type VerifiedDomains } from '../plan/verified-domains.js';
 
 // `ldap-scim review`: who will be provisioned, in the shape of the CSV Atlassian offers before it starts syncing
 // (email address, unique identifier, active status, group membership), then what a reviewer asks next: the name,
 // the department, and what the next sync would do to them. Entries that will be skipped follow, with the reason.
 
-const COLUMNS = ['Email address', 'Unique identifier', 'Active status', 'Group membership', 'Display name', 'Department', 'Next sync', 'DN', 'Skipped because'] as const;
+const COLUMNS = ['Email address', 'Unique identifier', 'Active status', 'Group membership', 'Display name', 'Department', 'Next sync', 'Managed by Atlassian', 'DN', 'Skipped because'] as const;
 type Row = Partial<Record<(typeof COLUMNS)[number], string>>;
 
 function actionOf(op: Operation): string | undefined {
@@ -30,7 +31,9 @@ function actionOf(op: Operation): string | undefined {
   }
 }
 
-export function renderReview(plan: Plan, desired: DesiredState, snapshot: SnapshotData, report: CycleReport): string {
+/** `verified`: target.verifiedDomains; without it the "Managed by Atlassian" column stays empty (unknown). */
+export function renderReview(plan: Plan, desired: DesiredState, snapshot: SnapshotData, report: CycleReport, verified?: VerifiedDomains): string {
+  const managed = (email: string) => (verified ? (verified.manages(email) ? 'yes' : `no: ${NOT_MANAGED}`) : '');
   const actions = new Map<string, string>();
   for (const op of plan.operations) {
     const action = actionOf(op);
@@ -57,6 +60,7 @@ export function renderReview(plan: Plan, desired: DesiredState, snapshot: Snapsh
       'Display name': u.attrs.displayName ?? '',
       Department: u.attrs.department ?? '',
       'Next sync': actions.get(u.anchor) ?? (snapshot.users[u.anchor] ? 'none: already matches' : 'none: disabled, not provisioned'),
+      'Managed by Atlassian': managed(u.attrs.email),
       DN: u.dn,
     }));
   // People provisioned before who are no longer in scope: what they lose matters as much as who is added.

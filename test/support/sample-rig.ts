@@ -30,7 +30,7 @@ export interface Rig {
   config: Config;
 }
 
-export async function rig(users: number, extra = '', sourceExtra = '', sandbox: Omit<SandboxOptions, 'token'> = {}): Promise<Rig> {
+export async function rig(users: number, extra = '', sourceExtra = '', sandbox: Omit<SandboxOptions, 'token'> = {}, targetExtra = ''): Promise<Rig> {
   const { ldif } = sampleDirectoryLdif({ suffix: SUFFIX, users });
   // Entries dated a minute apart in 2025, as a directory in use is: loaded seconds before the first read, every
   // entry (the OUs too) would be new to it, and a delta read would fall back to a full one.
@@ -38,7 +38,7 @@ export async function rig(users: number, extra = '', sourceExtra = '', sandbox: 
   const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\nmodifyTimestamp: ${formatGeneralizedTime(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
   const slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: dated });
   const scim = await startScim('sandbox', sandbox);
-  const written = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token, extra, sourceExtra });
+  const written = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token, extra, sourceExtra, targetExtra });
   return { slapd, scim, ldif, written, config: written.load() };
 }
 

@@ -40,6 +40,8 @@ export interface ConfigParams {
   pageSize?: number;
   /** Extra YAML inside `source:` (indented two spaces). */
   sourceExtra?: string;
+  /** YAML lines inside `target:`, indented by two spaces, each ending in a newline. */
+  targetExtra?: string;
 }
 
 /** Writes a config the way an admin would (secrets through the environment) and loads it. */
@@ -60,7 +62,7 @@ ${p.sourceExtra ?? ''}target:
   tokenFile: scim.key
   rateLimit: { requestsPerSecond: 200, concurrency: 4 }
   maxRetries: 2
-state: { path: state/snapshot.json, checkpointEvery: 20 }
+${p.targetExtra ?? ''}state: { path: state/snapshot.json, checkpointEvery: 20 }
 ${p.extra ?? ''}`,
   );
   writeFileSync(path.join(dir, 'ldap.pw'), p.bindPassword);
