@@ -67,10 +67,14 @@ export async function runCheck(config: Config): Promise<CheckResult> {
     if (verified && desired.users.size) {
       const outside = [...desired.users.values()].filter((u) => !verified.manages(u.attrs.email));
       const domains = [...new Set(outside.map((u) => domainOf(u.attrs.email)))].sort();
+      const shown = `${domains.slice(0, 5).join(', ')}${domains.length > 5 ? ', …' : ''}`;
       lines.push(
-        outside.length
-          ? { what: 'mapping', ok: true, warn: true, text: `${outside.length} of ${desired.users.size} people in scope have an email outside target.verifiedDomains (${domains.slice(0, 5).join(', ')}${domains.length > 5 ? ', …' : ''}): Atlassian does not manage their accounts, and attribute changes will not apply to them` }
-          : { what: 'mapping', ok: true, text: `every one of the ${desired.users.size} people in scope has an email on target.verifiedDomains` },
+        outside.length === desired.users.size
+          ? // Nobody at all on the list is far likelier a typo in it than an organization of outsiders.
+            { what: 'mapping', ok: true, warn: true, text: `none of the ${desired.users.size} people in scope has an email on target.verifiedDomains (theirs: ${shown}): is a domain misspelt or missing? Every email change would be held, and plan marks everyone as not managed` }
+          : outside.length
+            ? { what: 'mapping', ok: true, warn: true, text: `${outside.length} of ${desired.users.size} people in scope have an email outside target.verifiedDomains (${shown}): Atlassian does not manage their accounts, and attribute changes will not apply to them` }
+            : { what: 'mapping', ok: true, text: `every one of the ${desired.users.size} people in scope has an email on target.verifiedDomains` },
       );
     }
   } catch (e) {

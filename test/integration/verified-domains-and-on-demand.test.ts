@@ -45,6 +45,9 @@ describe('verified domains and provision on demand', function () {
   it('marks and counts the people outside the verified domains, in check, plan and review', async () => {
     const check = await runCheck(config);
     expect(check.lines.map((l) => l.text).join('\n')).to.match(/1 of \d+ people in scope have an email outside target\.verifiedDomains \(partner\.test\)/);
+    // A misspelt domain leaves nobody on the list: check says so in as many words.
+    const typo = { ...config, target: { ...config.target, verifiedDomains: ['exmaple.test'] } };
+    expect((await runCheck(typo)).lines.map((l) => l.text).join('\n')).to.match(/none of the \d+ people in scope has an email on target\.verifiedDomains \(theirs: example\.test, partner\.test\): is a domain misspelt/);
     const dry = await runCycle(config, { dryRun: true });
     expect(dry.report.unmanagedUsers).to.equal(1);
     await r.slapd.modify(`dn: ${userDn(11)}\nchangetype: modify\nreplace: title\ntitle: Visiting Expert\n`);
