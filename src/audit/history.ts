@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { formatCsv } from '../plan/csv.js';
+import { formatCsv } from '../csv.js';
 import type { AuditEntry, AuditMember } from './audit-entry.js';
 import { auditFiles } from './audit-log.js';
 

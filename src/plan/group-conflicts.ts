@@ -10,6 +10,22 @@ export function breakdownDigest(scimId: string, add: readonly string[], remove: 
   return createHash('sha256').update(keys.join('\n')).digest('hex');
 }
 
+/**
+ * What overwriting a SCIM group's members with the directory's would do: the members that stay, those removed
+ * (accounts this directory did not provision among them), and the directory members it lacks.
+ */
+export function membershipBreakdown(existing: ScimGroup, wanted: ReadonlySet<string>, anchorOf: (scimId: string) => string | undefined): { keep: string[]; remove: ScimMember[]; add: string[] } {
+  const keep: string[] = [];
+  const remove: ScimMember[] = [];
+  for (const m of existing.members ?? []) {
+    const anchor = anchorOf(m.value);
+    if (anchor !== undefined && wanted.has(anchor)) keep.push(anchor);
+    else remove.push({ id: m.value, ...(anchor !== undefined ? { anchor } : {}), ...(m.display ? { display: m.display } : {}) });
+  }
+  const kept = new Set(keep);
+  return { keep, remove, add: [...wanted].filter((a) => !kept.has(a)) };
+}
+
 export type GroupApprovalState = { status: 'none' } | { status: 'matches' } | { status: 'stale'; why: string };
 
 export interface ConflictInputs {
@@ -47,15 +63,8 @@ export function resolveGroupConflicts(plan: Plan, inputs: ConflictInputs): Group
     anchorOfId ??= new Map(Object.entries(inputs.snapshot.users).map(([anchor, r]) => [r.id, anchor]));
     const wanted = new Set(op.members);
     for (const other of plan.operations) if (other.kind === 'addMembers' && other.groupAnchor === op.anchor) for (const a of other.members) wanted.add(a);
-    const keep: string[] = [];
-    const remove: ScimMember[] = [];
-    for (const m of existing.members ?? []) {
-      const anchor = anchorOfId.get(m.value);
-      if (anchor !== undefined && wanted.has(anchor)) keep.push(anchor);
-      else remove.push({ id: m.value, ...(anchor !== undefined ? { anchor } : {}), ...(m.display ? { display: m.display } : {}) });
-    }
-    const kept = new Set(keep);
-    const add = [...wanted].filter((a) => !kept.has(a));
+    const ids = anchorOfId;
+    const { keep, remove, add } = membershipBreakdown(existing, wanted, (id) => ids.get(id));
     // An adoption cut short (members partly removed) shows a smaller breakdown than the one approved: it goes on.
     const resuming = inputs.mayExist(op.anchor);
     const approval = inputs.adoptAll ? ({ status: 'matches' } as const) : inputs.approval(op.displayName, existing.id, breakdownDigest(existing.id, add, remove), resuming);

@@ -1,6 +1,6 @@
 import type { DesiredState, Skip } from '../model.js';
 import type { SnapshotData } from '../state/snapshot.js';
-import { formatCsv } from './csv.js';
+import { formatCsv } from '../csv.js';
 import type { DomainMarks, GroupConflict, Operation, Plan, ScimMember } from './operations.js';
 import { NOT_MANAGED } from './verified-domains.js';
 

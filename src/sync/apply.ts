@@ -1,9 +1,9 @@
 import type { UserAttributes, UserField } from '../model.js';
 import { chunk, diffUser } from '../plan/plan.js';
-import type { GroupConflict, Operation, OperationKind, ScimMember } from '../plan/operations.js';
+import type { GroupConflict, Operation, OperationKind } from '../plan/operations.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { describeOperation } from '../audit/describe-operation.js';
-import { OUTSIDE_WAY_OUT } from '../plan/group-conflicts.js';
+import { membershipBreakdown, OUTSIDE_WAY_OUT } from '../plan/group-conflicts.js';
 import type { VerifiedDomains } from '../plan/verified-domains.js';
 import type { ScimClient } from '../scim/client.js';
 import { CancelledError, KeyRejectedError, ScimError } from '../scim/errors.js';
@@ -471,21 +471,16 @@ class Applier {
     const ours = existing.externalId === anchor || (renaming && !existing.externalId);
     const members = (existing.members ?? []).flatMap((m) => this.ownerOf(m.value) ?? []);
     if (!ours) {
-      const wanted = new Set(op.members);
-      const remove: ScimMember[] = (existing.members ?? []).flatMap((m) => {
-        const owner = this.ownerOf(m.value);
-        return owner !== undefined && wanted.has(owner) ? [] : [{ id: m.value, ...(owner !== undefined ? { anchor: owner } : {}), ...(m.display ? { display: m.display } : {}) }];
-      });
+      const { keep, remove, add } = membershipBreakdown(existing, new Set(op.members), (id) => this.ownerOf(id));
       if (!this.ctx.adoptAll && !this.ctx.groupApproved?.(displayName, existing.id)) {
-        const kept = members.filter((a) => wanted.has(a));
         const conflict: GroupConflict = {
           anchor,
           dn: op.dn,
           displayName,
           scimId: existing.id,
-          add: op.members.filter((a) => !kept.includes(a)),
+          add,
           remove,
-          keep: kept.length,
+          keep: keep.length,
           status: 'awaiting approval',
           wayOut: `review its members with ldap-scim plan, then: ldap-scim plan --approve-group "${displayName}"`,
         };

@@ -298,7 +298,8 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     else await forgetDirectoryMemory(config.state.path);
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
     const state = snapshot; // a const for the closure below
-    const audit = AuditLog.open(config.state.path, config.state.audit, report.startedAt, (problem) => report.warnings.push(problem));
+    // A quiet cycle writes nothing, so it does not look at the audit files either (rotation, pruning).
+    const audit = plan.operations.length ? AuditLog.open(config.state.path, config.state.audit, report.startedAt, (problem) => report.warnings.push(problem)) : undefined;
     await withSendingGrowth(async () => {
       try {
         await applyPlan(plan.operations, {
@@ -309,14 +310,14 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
           adoptAll: config.target.adoptExistingGroups === true,
           groupApproved: approvedByName(approvals),
           membersPerPatch: config.target.membersPerPatch,
-          audit,
+          ...(audit ? { audit } : {}),
           ...(verified ? { verified } : {}),
           checkpointEvery: config.state.checkpointEvery,
           ...(options.signal ? { signal: options.signal } : {}),
         });
       } finally {
-        audit.close();
-        if (audit.written) report.audit = { file: audit.file, entries: audit.written };
+        audit?.close();
+        if (audit?.written) report.audit = { file: audit.file, entries: audit.written };
         const saveStarted = Date.now();
         const rewritten = await state.saveAtCycleEnd();
         report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: state.journalEntries };

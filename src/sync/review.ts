@@ -1,6 +1,6 @@
 import type { DesiredState } from '../model.js';
 import type { Operation, Plan } from '../plan/operations.js';
-import { formatCsv } from '../plan/csv.js';
+import { formatCsv } from '../csv.js';
 import type { SnapshotData } from '../state/snapshot.js';
 import type { CycleReport } from './report.js';
 import { NOT_MANAGED, type VerifiedDomains } from '../plan/verified-domains.js';
