@@ -64,8 +64,16 @@ const source = z
       .strictObject({
         enabled: z.boolean({ error: 'must be true or false' }).default(false),
         fullReadEvery: positiveInt().default(24),
+        /**
+         * The daemon (`run`) asks for what changed every pollSeconds between its scheduled cycles, which then read
+         * the whole scope as a safety net; 0 turns polling off. Two seconds keeps a change's way to the SCIM side
+         * under five at a cost of three small searches per poll.
+         */
+        pollSeconds: nonNegativeInt().default(2),
+        /** Every anchor in scope (and nothing else) is read this often: the way a poll sees who left the scope. */
+        censusSeconds: positiveInt().default(60),
       })
-      .default({ enabled: false, fullReadEvery: 24 }),
+      .default({ enabled: false, fullReadEvery: 24, pollSeconds: 2, censusSeconds: 60 }),
   })
   .refine((s) => (s.bindPassword === undefined) !== (s.bindPasswordFile === undefined), {
     error: 'give exactly one of bindPassword or bindPasswordFile',
@@ -163,8 +171,10 @@ export const configSchema = z.strictObject({
       maxDeactivationPercent: z.number({ error: 'must be a percentage' }).min(0, { error: 'must be a percentage' }).max(100, { error: 'must be at most 100' }).default(10),
       maxGroupDeletions: nonNegativeInt().default(50),
       maxShrinkPercent: z.number({ error: 'must be a percentage' }).min(0).max(100, { error: 'must be at most 100' }).default(20),
+      // Removals count over this many minutes, not per cycle: cycles seconds apart would let 2,000 go 100 at a time (0: per cycle).
+      windowMinutes: nonNegativeInt().default(60),
     })
-    .default({ maxDeactivations: 500, maxDeactivationPercent: 10, maxGroupDeletions: 50, maxShrinkPercent: 20 }),
+    .default({ maxDeactivations: 500, maxDeactivationPercent: 10, maxGroupDeletions: 50, maxShrinkPercent: 20, windowMinutes: 60 }),
   limits: z
     .strictObject({
       maxUsers: positiveInt().default(150000),

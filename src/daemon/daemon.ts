@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, readSecretFile, type Config } from '../config/
 import { log, registerSecret } from '../log.js';
 import { keyFingerprint } from '../scim/key-fingerprint.js';
 import { acquireStateLock, type StateLock } from '../state/lock.js';
-import { EXIT, runCycle } from '../sync/cycle.js';
+import { EXIT, Reconciler } from '../sync/cycle.js';
 import { summaryLine, type CycleReport } from '../sync/report.js';
 import { postAlert } from './alerts.js';
 import { dueWarning, expiryOf, openKeyBook, type KeyBook } from './key-lifecycle.js';
@@ -29,6 +29,8 @@ const STOP_GRACE_MS = 20_000;
 export class Daemon {
   private config: Config;
   private task: ScheduledTask | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private reconciler: Reconciler;
   private server: http.Server | undefined;
   private lock: StateLock | undefined;
   private keys: Low<KeyBook> | undefined;
@@ -46,6 +48,7 @@ export class Daemon {
     config: Config,
   ) {
     this.config = config;
+    this.reconciler = new Reconciler(config, { resident: true });
   }
 
   get address(): { host: string; port: number } | undefined {
@@ -69,6 +72,7 @@ export class Daemon {
     this.stopping = true;
     log.info('stopping: letting calls in flight finish and saving the snapshot');
     await this.task?.stop();
+    clearTimeout(this.pollTimer);
     this.abort.abort();
     if (this.running) {
       let timer: NodeJS.Timeout | undefined;
@@ -81,6 +85,7 @@ export class Daemon {
     }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections();
+    this.reconciler.close();
     await this.lock?.release();
     log.info('stopped');
   }
@@ -104,6 +109,7 @@ export class Daemon {
     }
     const scheduleChanged = next.schedule !== this.config.schedule;
     this.config = next;
+    this.reconciler.reconfigure(next);
     if (scheduleChanged && !this.stopping) {
       void this.task?.stop();
       this.schedule();
@@ -112,15 +118,20 @@ export class Daemon {
     for (const warning of next.warnings) log.warn(warning);
   }
 
-  /** Starts a cycle unless one is running: a slow cycle makes the schedule skip ticks, never run two at once. */
-  tick(): void {
+  /**
+   * Starts a cycle unless one is running: a slow cycle makes the schedule skip ticks, never run two at once. With
+   * polling on, a scheduled cycle reads the whole scope (the safety net) and the polls between read what changed.
+   */
+  tick(kind: 'scheduled' | 'poll' = 'scheduled'): void {
     if (this.stopping) return;
     if (this.running) {
+      // A poll that meets a running cycle is simply the next one's: only a scheduled cycle skipped is news.
+      if (kind === 'poll') return;
       log.warn('a scheduled cycle is skipped: the previous one is still running');
       this.metrics.tickSkipped();
       return;
     }
-    this.running = this.cycle().finally(() => {
+    this.running = this.cycle(kind).finally(() => {
       this.running = undefined;
     });
   }
@@ -131,19 +142,47 @@ export class Daemon {
     this.metrics.schedulePeriod(this.task);
   }
 
-  private async cycle(): Promise<void> {
+  /** The next poll, pollSeconds after the last cycle ended (not a fixed beat: a long cycle is never queued behind). */
+  private schedulePoll(): void {
+    clearTimeout(this.pollTimer);
+    const { enabled, pollSeconds } = this.config.source.delta;
+    if (this.stopping || !enabled || pollSeconds === 0) return;
+    this.pollTimer = setTimeout(() => this.tick('poll'), pollSeconds * 1000);
+  }
+
+  private polling(config: Config): boolean {
+    return config.source.delta.enabled && config.source.delta.pollSeconds > 0;
+  }
+
+  private async cycle(kind: 'scheduled' | 'poll'): Promise<void> {
     const config = this.config;
     this.refreshToken(config);
     const keyWarning = await this.watchKeyAge(config);
     let report: CycleReport;
     try {
-      ({ report } = await runCycle(config, { lockHeld: true, signal: this.abort.signal }));
+      // The first cycle of the process may continue from the directory memory on disk; later scheduled ones are
+      // the polls' safety net and read everything.
+      const fullRead = kind === 'scheduled' && this.polling(config) && this.cycles > 0;
+      ({ report } = await this.reconciler.cycle({
+        lockHeld: true,
+        signal: this.abort.signal,
+        ...(kind === 'poll' ? { poll: true } : {}),
+        ...(fullRead ? { fullRead, fullReadReason: 'the scheduled full read (the safety net of the polls between)' } : {}),
+      }));
     } catch (e) {
       log.error(`the cycle failed unexpectedly: ${(e as Error).stack ?? String(e)}`);
       this.setReadiness(false, `the last cycle failed: ${(e as Error).message}`);
+      this.schedulePoll();
       return;
     }
     this.cycles++;
+    // A poll that found nothing is the daemon at rest: no line, no report file, no change of readiness (a cycle
+    // held by a guard stays held, and not ready, until a plan says otherwise).
+    if (report.directory.read.poll === 'quiet' && report.exitCode === EXIT.ok && !keyWarning) {
+      this.metrics.poll();
+      this.schedulePoll();
+      return;
+    }
     if (keyWarning) report.warnings.unshift(keyWarning);
     this.metrics.cycle(report);
     const line = summaryLine(report);
@@ -151,6 +190,7 @@ export class Daemon {
     else log.warn(line);
     await archiveReport(config.state.path, report, config.state.keepReports).catch((e: Error) => log.warn(`could not keep the cycle report: ${e.message}`));
     await this.judge(config, report);
+    this.schedulePoll();
   }
 
   /** What the cycle's outcome means for /readyz and for the admin. */

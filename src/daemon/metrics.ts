@@ -42,6 +42,11 @@ export class DaemonMetrics {
     buckets: [1, 5, 15, 60, 300, 900, 3600, 14400],
     registers: [this.registry],
   });
+  private readonly quietPolls = new Counter({
+    name: 'ldap_scim_polls_quiet_total',
+    help: 'Polls of the directory that found nothing to do (they are not counted as cycles)',
+    registers: [this.registry],
+  });
   private readonly lastSuccess = new Gauge({ name: 'ldap_scim_last_success_timestamp_seconds', help: 'When the last cycle succeeded (Unix time)', registers: [this.registry] });
   private readonly operations = new Counter({ name: 'ldap_scim_operations_total', help: 'SCIM operations confirmed, by kind', labelNames: ['kind'], registers: [this.registry] });
   private readonly failures = new Counter({ name: 'ldap_scim_operation_failures_total', help: 'SCIM operations that failed, by kind', labelNames: ['kind'], registers: [this.registry] });
@@ -94,6 +99,10 @@ export class DaemonMetrics {
       this.groups.set(report.directory.groupsInScope);
       this.conflicts.set(report.conflicts.filter((c) => c.status !== 'approved').length);
     }
+  }
+
+  poll(): void {
+    this.quietPolls.inc();
   }
 
   tickSkipped(): void {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EqualityFilter, OrFilter, type Client } from 'ldapts';
 import type { Config } from '../config/load.js';
-import type { MappedState } from '../mapping/desired-state.js';
+import type { MappedState, RememberedGroup } from '../mapping/desired-state.js';
 import { DesiredStateBuilder } from '../mapping/desired-state.js';
 import type { MappingRules } from '../mapping/rules.js';
 import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
@@ -30,14 +30,25 @@ export interface DeltaOptions {
   forced?: string;
 }
 
+export interface ReadKind {
+  kind: 'full' | 'delta';
+  reason?: string;
+  since?: string;
+  /** A resident daemon's poll: whether it found anything to plan, and whether it took the census of anchors. */
+  poll?: 'quiet' | 'changed';
+  census?: boolean;
+}
+
 export interface DirectoryRead {
   desired: MappedState;
   counts: ReadCounts;
-  read: { kind: 'full' | 'delta'; reason?: string; since?: string };
+  read: ReadKind;
   /** What the next delta read starts from; undefined when delta reads are off or the server gave no cursor. */
   memory?: DirectoryMemory;
   /** Delta reads are on but cannot be used with this server or scope, and why. */
   deltaUnavailable?: string;
+  /** With delta reads on: every group entry as mapped, for a resident daemon's polls to carry over. */
+  rememberedGroups?: RememberedGroup[];
 }
 
 /**
@@ -114,13 +125,16 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
       for (const [anchor, user] of Object.entries(delta.memory.users)) builder.carryUser(anchor, user);
     }
     if (source.groups) {
-      const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes]);
+      // With the change stamp too: a group's change moves the cursor like a user's, so a poll does not read a large
+      // group again and again because no user changed after it.
+      const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes, ...(change?.attributes ?? [])]);
       // Groups whose members came back in ranges are completed after the paged search, not in the middle of it.
       const ranged: { dn: string; values: RawValues; memberDns: string[]; next: { attribute: string; from: number }[] }[] = [];
       for await (const entry of search(thread, source, source.groups, source.groupsFilter, groupAttributes, dialect, counts, Math.min(source.pageSize, GROUP_PAGE_SIZE))) {
         counts.groupEntries++;
         progress.add();
         const { values } = entry;
+        change?.see(values);
         const memberDns: string[] = [];
         const next: { attribute: string; from: number }[] = [];
         for (const attribute of dialect.memberAttributes) {
@@ -151,7 +165,10 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
           lastFullReadAt: since ? delta.memory!.lastFullReadAt : now,
           users: builder.rememberedUsers(),
           containers: containers ?? [],
+          // A delta carries the last full read's leavers on: they are the ones it may deprovision (see leaversOf).
+          ...(since && delta.memory?.leavers ? { leavers: delta.memory.leavers } : {}),
         };
+        result.rememberedGroups = builder.rememberedGroups();
       }
     }
   } finally {
@@ -172,7 +189,7 @@ const CONTAINERS = '(|(objectClass=organizationalUnit)(objectClass=container)(ob
  * is named with its own change stamp and remembered, since an OpenLDAP cursor may keep matching a container that
  * changed after the last change to a user.
  */
-async function changedContainers(client: Client, source: Config['source'], changedSince: string): Promise<string[]> {
+export async function changedContainers(client: Client, source: Config['source'], changedSince: string): Promise<string[]> {
   if (source.users.scope !== 'sub') return [];
   try {
     const { searchEntries } = await client.search(source.users.baseDn, {
@@ -192,7 +209,7 @@ async function changedContainers(client: Client, source: Config['source'], chang
  * thread at once (about 60 MB of a 150,000-user read's peak). Smaller pages cost only more round trips, and there
  * are few groups beside the users.
  */
-const GROUP_PAGE_SIZE = 100;
+export const GROUP_PAGE_SIZE = 100;
 
 async function* search(
   thread: SearchThread,
@@ -225,7 +242,7 @@ const RANGE = /^(.+);range=(\d+)-(\d+|\*)$/;
  * A member attribute's values, whole or the first range of them. Active Directory hands out at most MaxValRange
  * (1,500 by default) values per entry, as `member;range=0-1499`; the rest must be asked for range by range.
  */
-function memberValues(values: RawValues, attribute: string): { values: (string | Buffer)[]; nextFrom?: number } {
+export function memberValues(values: RawValues, attribute: string): { values: (string | Buffer)[]; nextFrom?: number } {
   const name = attribute.toLowerCase();
   const whole = values.get(name);
   if (whole?.length) return { values: whole };
@@ -238,7 +255,7 @@ function memberValues(values: RawValues, attribute: string): { values: (string |
 }
 
 /** Asks for `attribute;range=<from>-*` until the server marks the last range with `*`. Bounded by the ranges it hands out. */
-async function remainingRanges(client: Client, source: Config['source'], dn: string, attribute: string, from: number): Promise<string[]> {
+export async function remainingRanges(client: Client, source: Config['source'], dn: string, attribute: string, from: number): Promise<string[]> {
   const out: string[] = [];
   for (let start = from, rounds = 0; rounds < 100_000; rounds++) {
     let entry;
@@ -259,7 +276,7 @@ async function remainingRanges(client: Client, source: Config['source'], dn: str
 /** The dialect's binary attributes, lower-cased: made once per dialect, not once per entry. */
 const binaryNames = new WeakMap<DirectoryDialect, ReadonlySet<string>>();
 
-function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, string[]> {
+export function textValues(values: RawValues, dialect: DirectoryDialect): Map<string, string[]> {
   let binary = binaryNames.get(dialect);
   if (!binary) binaryNames.set(dialect, (binary = new Set(dialect.binaryAttributes.map((a) => a.toLowerCase()))));
   // The usual entry is text through and through: no copy (a copy per entry is a large share of a read's garbage).
@@ -279,7 +296,7 @@ function everyValueText(values: RawValues): boolean {
   return true;
 }
 
-function unique(names: string[]): string[] {
+export function unique(names: string[]): string[] {
   const seen = new Map<string, string>();
   for (const n of names) if (!seen.has(n.toLowerCase())) seen.set(n.toLowerCase(), n);
   return [...seen.values()];

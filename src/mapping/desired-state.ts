@@ -21,6 +21,20 @@ export interface RememberedUser {
   warnings?: FieldWarning[];
 }
 
+/**
+ * One group entry as a read mapped it: what a resident daemon keeps between polls, so that a poll re-reads only the
+ * groups whose change stamp moved and still settles nesting over all of them.
+ */
+export interface RememberedGroup {
+  dn: string;
+  anchor: string;
+  /** Undefined when the entry is skipped for it (no displayName). */
+  displayName?: string;
+  skip?: string;
+  warnings?: FieldWarning[];
+  memberDns: string[];
+}
+
 /** A FieldWarning with the entry it is about. */
 export interface MappingWarning extends FieldWarning {
   dn: string;
@@ -66,6 +80,7 @@ export class DesiredStateBuilder {
    */
   private readAnchorByDn: Map<string, string> | undefined;
   private readonly replaced: string[] = [];
+  private readonly rememberedGroupList: RememberedGroup[] = [];
 
   constructor(
     private readonly rules: MappingRules,
@@ -119,14 +134,21 @@ export class DesiredStateBuilder {
 
   addGroup(dn: string, anchor: string | undefined, values: EntryValues, memberDns: string[]): void {
     if (!anchor) return this.skip(dn, 'group', 'no anchor (entryUUID) returned for the entry');
-    const fieldWarnings: FieldWarning[] = [];
-    const displayName = mapText('displayName', this.rules.group.displayName, values, fieldWarnings);
-    if (!displayName) {
-      const why = fieldWarnings.map((w) => w.message).join('; ');
-      return this.skip(dn, 'group', `no value for displayName (mapping.group.displayName)${why ? `: ${why}` : ''}`, anchor);
-    }
+    this.carryGroup(mapGroup(this.rules, dn, anchor, values, memberDns));
+  }
+
+  /** A group as mapped by addGroup or by an earlier read (a resident daemon's poll carries the unchanged ones). */
+  carryGroup(group: RememberedGroup): void {
+    if (this.options.remember) this.rememberedGroupList.push(group);
+    const { dn, anchor, displayName, memberDns } = group;
+    if (displayName === undefined) return this.skip(dn, 'group', group.skip ?? 'skipped by an earlier read', anchor);
     this.groups.push({ anchor, dn, displayName, memberDns });
-    for (const w of fieldWarnings) this.warnings.push({ dn, kind: 'group', anchor, ...w });
+    for (const w of group.warnings ?? []) this.warnings.push({ dn, kind: 'group', anchor, ...w });
+  }
+
+  /** Every group entry read or carried, as mapped on its own. */
+  rememberedGroups(): RememberedGroup[] {
+    return this.rememberedGroupList;
   }
 
   private skip(dn: string, kind: Skip['kind'], reason: string, anchor?: string): void {
@@ -203,6 +225,16 @@ export class DesiredStateBuilder {
     }
     return { groups, outsideScope: flat.outsideScope };
   }
+}
+
+export function mapGroup(rules: MappingRules, dn: string, anchor: string, values: EntryValues, memberDns: string[]): RememberedGroup {
+  const fieldWarnings: FieldWarning[] = [];
+  const displayName = mapText('displayName', rules.group.displayName, values, fieldWarnings);
+  if (!displayName) {
+    const why = fieldWarnings.map((w) => w.message).join('; ');
+    return { dn, anchor, skip: `no value for displayName (mapping.group.displayName)${why ? `: ${why}` : ''}`, memberDns };
+  }
+  return fieldWarnings.length ? { dn, anchor, displayName, warnings: fieldWarnings, memberDns } : { dn, anchor, displayName, memberDns };
 }
 
 /**

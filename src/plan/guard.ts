@@ -26,7 +26,17 @@ export interface GuardStop {
  */
 export const PERCENT_FLOOR = 5;
 
-export function checkSafety(plan: Plan, desired: DesiredState, snapshot: SnapshotData, limits: SafetyLimits): GuardStop[] {
+/**
+ * What the SCIM server confirmed removed over the last windowMinutes (see RemovalWindow): with cycles seconds apart,
+ * a limit per plan lets 2,000 people go 100 at a time, so these count with the plan's own removals.
+ */
+export interface RecentRemovals {
+  users: number;
+  groups: number;
+  windowMinutes: number;
+}
+
+export function checkSafety(plan: Plan, desired: DesiredState, snapshot: SnapshotData, limits: SafetyLimits, recent?: RecentRemovals): GuardStop[] {
   const stops: GuardStop[] = [];
   const reasons = { push: (reason: string, forceable = true) => stops.push({ reason, forceable }) };
   const provisioned = Object.values(snapshot.users).filter((u) => u.attrs.active).length;
@@ -43,12 +53,21 @@ export function checkSafety(plan: Plan, desired: DesiredState, snapshot: Snapsho
     }
   }
   const deprovisions = plan.operations.filter((o) => o.kind === 'deactivateUser' || o.kind === 'deleteUser').length;
-  if (deprovisions > limits.maxDeactivations) {
-    reasons.push(`${deprovisions} users would be deactivated, over safety.maxDeactivations ${limits.maxDeactivations}`);
-  } else if (limits.maxDeactivationPercent !== undefined && provisioned > 0 && deprovisions > PERCENT_FLOOR) {
-    const share = (deprovisions / provisioned) * 100;
+  // The window counts only with a removal in this plan: a cycle that removes no one is never held for earlier ones.
+  const windowMinutes = recent?.windowMinutes ?? 0;
+  const recentUsers = windowMinutes > 0 && deprovisions > 0 ? (recent?.users ?? 0) : 0;
+  const users = deprovisions + recentUsers;
+  // The people already deactivated are no longer in `provisioned`: the share is of those there before them.
+  const base = provisioned + recentUsers;
+  const userCount = recentUsers
+    ? `${deprovisions} users would be deactivated, and ${recentUsers} were in the last ${windowMinutes} minutes: ${users}`
+    : `${deprovisions} users would be deactivated`;
+  if (users > limits.maxDeactivations) {
+    reasons.push(`${userCount}, over safety.maxDeactivations ${limits.maxDeactivations}`);
+  } else if (limits.maxDeactivationPercent !== undefined && base > 0 && users > PERCENT_FLOOR) {
+    const share = (users / base) * 100;
     if (share > limits.maxDeactivationPercent) {
-      reasons.push(`${deprovisions} users would be deactivated, ${share.toFixed(1)}% of the ${provisioned} provisioned, over safety.maxDeactivationPercent ${limits.maxDeactivationPercent}%`);
+      reasons.push(`${userCount}, ${share.toFixed(1)}% of the ${base} provisioned${recentUsers ? ' before them' : ''}, over safety.maxDeactivationPercent ${limits.maxDeactivationPercent}%`);
     }
   }
   // An email moved off the verified domains costs the person every SCIM group and unlinks the account: as much a
@@ -62,8 +81,12 @@ export function checkSafety(plan: Plan, desired: DesiredState, snapshot: Snapsho
     );
   }
   const groupDeletions = plan.operations.filter((o) => o.kind === 'deleteGroup' && o.reason !== 'renamed').length;
-  if (groupDeletions > limits.maxGroupDeletions) {
-    reasons.push(`${groupDeletions} groups would be deleted, over safety.maxGroupDeletions ${limits.maxGroupDeletions}`);
+  const recentGroups = windowMinutes > 0 && groupDeletions > 0 ? (recent?.groups ?? 0) : 0;
+  if (groupDeletions + recentGroups > limits.maxGroupDeletions) {
+    const groupCount = recentGroups
+      ? `${groupDeletions} groups would be deleted, and ${recentGroups} were in the last ${windowMinutes} minutes: ${groupDeletions + recentGroups}`
+      : `${groupDeletions} groups would be deleted`;
+    reasons.push(`${groupCount}, over safety.maxGroupDeletions ${limits.maxGroupDeletions}`);
   }
   return stops;
 }

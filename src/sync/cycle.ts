@@ -1,15 +1,17 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { DirectoryError } from '../directory/connection.js';
 import { readDesiredState, type DirectoryRead } from '../directory/reader.js';
+import { pollDirectory, residentViewOf, type ResidentView } from '../directory/poll.js';
 import { log } from '../log.js';
 import type { DesiredState, UserField } from '../model.js';
 import { checkSafety, type GuardStop } from '../plan/guard.js';
+import { RemovalWindow, type Removal } from '../plan/removal-window.js';
 import type { Plan } from '../plan/operations.js';
 import { conflictDetails } from '../plan/render.js';
 import { planSync } from '../plan/plan.js';
-import { checkApproval, consumeApproval, type ApprovalCheck } from '../plan/approval.js';
+import { approvalFileFor, checkApproval, consumeApproval, type ApprovalCheck } from '../plan/approval.js';
 import { applyLimits } from '../plan/caps.js';
 import { acquireStateLock, type StateLock } from '../state/lock.js';
 import { unseenAttributeWarnings } from '../plan/mapping-warnings.js';
@@ -26,7 +28,7 @@ import { findPerson } from './find-person.js';
 import { onlyForPerson } from '../plan/one-person.js';
 import { holdRefusedCreates, resolveGroupConflicts } from '../plan/group-conflicts.js';
 import { readRefusedCreates, saveRefusedCreates } from '../plan/refused-groups.js';
-import { approvedByName, consumeGroupApprovals, groupApprovalCheck, readGroupApprovals } from '../plan/group-approval.js';
+import { approvedByName, consumeGroupApprovals, groupApprovalCheck, groupApprovalFileFor, readGroupApprovals } from '../plan/group-approval.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { markVerifiedDomains, verifiedDomainsOf } from '../plan/verified-domains.js';
 import type { ScimGroup } from '../scim/resources.js';
@@ -47,6 +49,10 @@ export interface CycleOptions {
   retryRefusedGroups?: boolean;
   /** Provision on demand: apply only what the plan does for this person (found as explain finds them). */
   onlyUser?: string;
+  /** Why the full read was asked for, for the report (the daemon's scheduled safety-net read). */
+  fullReadReason?: string;
+  /** The daemon's poll: only what changed since the last read, against what the Reconciler keeps in memory. */
+  poll?: boolean;
 }
 
 export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
@@ -111,58 +117,209 @@ export function scimClientFor(config: Config): ScimClient {
   );
 }
 
+/** How often a resident daemon's polls prove the API key (a quiet poll makes no other SCIM call). */
+export const KEY_CHECK_EVERY_MS = 60_000;
+
 /**
  * One cycle: read the scope (or the users changed since the last read), plan against the snapshot (rebuilt from
  * the SCIM side when missing), check the guards, apply. Nothing is written anywhere before the directory read
- * completed and the guards passed.
+ * completed and the guards passed. `sync` and `plan` run it once; the daemon keeps one Reconciler.
  */
 export async function runCycle(config: Config, options: CycleOptions = {}): Promise<CycleOutcome> {
-  const started = Date.now();
-  const report = newReport(config.state.path);
-  const client = scimClientFor(config);
-  const outcome: CycleOutcome = { report };
-  const finish = (result: CycleReport['result'], exitCode: number, error?: string): CycleOutcome => {
-    report.result = result;
-    report.exitCode = exitCode;
-    if (error) report.error = error;
-    report.calls = { ...client.transport.stats };
-    report.durationMs = Date.now() - started;
-    return outcome;
-  };
-  // Stops that no --force overrides: the state and the SCIM side disagree about what exists.
-  const stopBeforeWriting = (reason: string): CycleOutcome => {
-    log.error(reason);
-    report.guard = [reason];
-    return finish('guard-stopped', EXIT.guard, `stopped before any write: ${reason}`);
-  };
-  let snapshot: Snapshot | undefined;
-  let lock: StateLock | undefined;
+  const reconciler = new Reconciler(config, { resident: false });
   try {
-    if (!options.dryRun) {
-      const problem = await stateWritableProblem(config.state.path);
-      if (problem) throw new StateError(problem);
-      await mkdir(path.dirname(config.state.path), { recursive: true });
-      if (!options.lockHeld) lock = await acquireStateLock(config.state.path);
+    return await reconciler.cycle(options);
+  } finally {
+    reconciler.close();
+  }
+}
+
+/** A poll's census is due: the anchor census on its own interval, or at a process's first poll. */
+export function censusDue(lastCensusAt: number | undefined, now: number, censusSeconds: number): boolean {
+  return lastCensusAt === undefined || now - lastCensusAt >= censusSeconds * 1000;
+}
+
+/**
+ * A cycle that ended with nothing left to do: a poll that finds no change then needs no plan. Anything held,
+ * failed or waiting for an admin is planned again, at the census's pace or when an approval is written.
+ */
+export function settledBy(report: CycleReport): boolean {
+  return report.result === 'success' && report.failures.length === 0 && !report.guard?.length && report.conflicts.every((c) => c.status === 'approved');
+}
+
+/**
+ * The one path from the directory to the SCIM side, for `sync` (once, everything loaded from the files and let go)
+ * and for the daemon (resident: the snapshot, its journal and the directory as last read stay in memory across
+ * cycles, so that a poll that finds nothing costs the change queries and nothing else). The files stay the durable
+ * truth: the journal gets a line per confirmed call, so a restart or a crash resumes from them.
+ */
+export class Reconciler {
+  private snapshot: Snapshot | undefined;
+  private view: ResidentView | undefined;
+  private window: RemovalWindow | undefined;
+  private lastCensusAt: number | undefined;
+  private lastKeyCheckAt = 0;
+  private settled = false;
+  private approvalStamp = '';
+  /** What the last planned cycle read, for the report of a poll that found nothing. */
+  private lastDirectory: CycleReport['directory'] | undefined;
+
+  constructor(
+    private config: Config,
+    private readonly options: { resident: boolean },
+  ) {}
+
+  /** SIGHUP: a changed mapping or source is noticed by the read (its fingerprint), which then reads everything. */
+  reconfigure(config: Config): void {
+    this.config = config;
+  }
+
+  /** Lets go of what is kept in memory; the next cycle loads it from the files again. */
+  close(): void {
+    this.snapshot?.close();
+    this.snapshot = undefined;
+    this.view = undefined;
+    this.window = undefined;
+  }
+
+  async cycle(options: CycleOptions = {}): Promise<CycleOutcome> {
+    const config = this.config;
+    const started = Date.now();
+    const report = newReport(config.state.path);
+    const client = scimClientFor(config);
+    const outcome: CycleOutcome = { report };
+    const finish = (result: CycleReport['result'], exitCode: number, error?: string): CycleOutcome => {
+      report.result = result;
+      report.exitCode = exitCode;
+      if (error) report.error = error;
+      report.calls = { ...client.transport.stats };
+      report.durationMs = Date.now() - started;
+      if (this.options.resident) {
+        // A quiet poll planned nothing, so it says nothing about what is held or failed.
+        if (report.directory.read.poll !== 'quiet') this.settled = settledBy(report);
+        // After a failure nothing kept in memory is trusted: the next cycle loads the files again.
+        if (result === 'failed' || result === 'scim-failed' || result === 'interrupted') this.close();
+        // A snapshot that had no file when it was opened is loaded again, now that there is one: until then every
+        // cycle would take it for a first one and list the SCIM side.
+        if (this.snapshot && !this.snapshot.existed) {
+          this.snapshot.close();
+          this.snapshot = undefined;
+        }
+      }
+      return outcome;
+    };
+    // Stops that no --force overrides: the state and the SCIM side disagree about what exists.
+    const stopBeforeWriting = (reason: string): CycleOutcome => {
+      log.error(reason);
+      report.guard = [reason];
+      return finish('guard-stopped', EXIT.guard, `stopped before any write: ${reason}`);
+    };
+    let lock: StateLock | undefined;
+    let snapshot: Snapshot | undefined;
+    try {
+      if (!options.dryRun) {
+        const problem = await stateWritableProblem(config.state.path);
+        if (problem) throw new StateError(problem);
+        await mkdir(path.dirname(config.state.path), { recursive: true });
+        if (!options.lockHeld) lock = await acquireStateLock(config.state.path);
+      }
+      const read = await this.read(options, report);
+      if ('quiet' in read) {
+        if (Date.now() - this.lastKeyCheckAt >= KEY_CHECK_EVERY_MS) {
+          await client.countUsers('API key check');
+          this.lastKeyCheckAt = Date.now();
+        }
+        report.directory = { ...(this.lastDirectory ?? report.directory), read: read.quiet, userEntries: 0, groupEntries: 0 };
+        report.planMade = false;
+        return finish('success', EXIT.ok);
+      }
+      snapshot = this.snapshot ?? (await Snapshot.open(config.state.path));
+      if (this.options.resident) this.snapshot = snapshot;
+      return await this.reconcile(read, snapshot, client, report, outcome, options, finish, stopBeforeWriting);
+    } catch (e) {
+      if (e instanceof KeyRejectedError) {
+        log.error(e.message);
+        return finish('key-rejected', EXIT.keyRejected, e.message);
+      }
+      if (e instanceof DirectoryError) {
+        log.error(`directory read failed, nothing was written: ${e.message}`);
+        return finish('directory-failed', EXIT.failed, e.message);
+      }
+      if (e instanceof StateError) {
+        log.error(e.message);
+        return finish('failed', EXIT.failed, e.message);
+      }
+      if (e instanceof ScimError) {
+        log.error(e.message);
+        return finish('scim-failed', EXIT.failed, e.message);
+      }
+      log.error(`unexpected error: ${(e as Error).stack ?? String(e)}`);
+      return finish('failed', EXIT.failed, (e as Error).message);
+    } finally {
+      if (!this.options.resident) snapshot?.close();
+      client.transport.close();
+      await lock?.release();
     }
-    const existed = await Snapshot.exists(config.state.path);
+  }
+
+  /**
+   * Which read, and the read: a poll against what is kept in memory when the daemon polls, else a full or delta
+   * read (the memory of the last read from the file, unless it is kept).
+   */
+  private async read(options: CycleOptions, report: CycleReport): Promise<DirectoryRead | { quiet: CycleReport['directory']['read'] }> {
+    const config = this.config;
     const { delta } = config.source;
-    const forced = options.fullRead
-      ? 'asked for (--full-read)'
-      : !existed
+    let forced = options.fullRead
+      ? (options.fullReadReason ?? 'asked for (--full-read)')
+      : !(await Snapshot.exists(config.state.path))
         ? 'no state file yet'
         : options.rebuildState
           ? 'the snapshot is being rebuilt'
           : undefined;
-    const memory = delta.enabled ? await loadDirectoryMemory(config.state.path) : undefined;
-    // The snapshot is parsed after the read, not during it: at 150,000 users, holding it beside the search thread's
-    // heap and the half-read directory took the peak from about 490 to 550 MB, for no time that could be told
-    // apart from run-to-run noise.
-    const [reading] = await Promise.allSettled([readDesiredState(config, config.mapping, { ...delta, memory, ...(forced ? { forced } : {}) })]);
-    // A state file that cannot be used is named first, even when the read failed too: it is what must be mended
-    // before any read matters.
-    snapshot = await Snapshot.open(config.state.path);
-    if (reading.status === 'rejected') throw reading.reason;
-    let read = reading.value;
+    if (options.poll && this.view && !forced) {
+      const now = Date.now();
+      const census = censusDue(this.lastCensusAt, now, delta.censusSeconds);
+      const stamp = await approvalStamp(config.state.path);
+      // Something held or failed is planned again at the census's pace, or at once when an approval was written.
+      const compose = !this.settled && (census || stamp !== this.approvalStamp);
+      this.approvalStamp = stamp;
+      const polled = await pollDirectory(config, config.mapping, this.view, { census, compose });
+      if (census) this.lastCensusAt = now;
+      if (polled.kind === 'quiet') return { quiet: { kind: 'delta', since: this.view.memory.cursor.position, poll: 'quiet', census } };
+      if (polled.kind === 'changed') {
+        const { read } = polled;
+        read.read.poll = 'changed';
+        read.read.census = census;
+        // The poll's own changes reach the report as a delta read's would.
+        report.directory.read = read.read;
+        return read;
+      }
+      forced = polled.reason;
+    }
+    const memory = delta.enabled ? (this.view?.memory ?? (await loadDirectoryMemory(config.state.path))) : undefined;
+    if (options.poll && !this.view && !forced) forced = 'the daemon keeps the directory in memory from a full read';
+    const read = await readDesiredState(config, config.mapping, { ...delta, memory, ...(forced ? { forced } : {}) });
+    if (this.options.resident) {
+      this.view = residentViewOf(read);
+      // A full read saw everyone: as good as a census.
+      if (read.read.kind === 'full') this.lastCensusAt = Date.now();
+    }
+    return read;
+  }
+
+  private async reconcile(
+    firstRead: DirectoryRead,
+    snapshot: Snapshot,
+    client: ScimClient,
+    report: CycleReport,
+    outcome: CycleOutcome,
+    options: CycleOptions,
+    finish: (result: CycleReport['result'], exitCode: number, error?: string) => CycleOutcome,
+    stopBeforeWriting: (reason: string) => CycleOutcome,
+  ): Promise<CycleOutcome> {
+    const config = this.config;
+    const { delta } = config.source;
+    let read = firstRead;
     // Said in the report before any stop below, so that a stopped cycle still shows what the directory held.
     const describeRead = ({ desired, counts, read: kind }: DirectoryRead) => {
       outcome.desired = desired;
@@ -174,10 +331,13 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         groupsInScope: desired.groups.size,
         membersOutsideScope: desired.membersOutsideScope,
       };
+      this.lastDirectory = report.directory;
       report.skipped = desired.skipped;
-      for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
-      report.adjusted = desired.warnings.map(({ kind, dn, field, message }) => ({ kind, dn, field, message }));
-      for (const a of report.adjusted) log.warn(`adjusted ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
+      // A poll re-plans the whole scope: its skipped entries were logged when they were read.
+      const quietly = kind.poll !== undefined;
+      if (!quietly) for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
+      report.adjusted = desired.warnings.map(({ kind: k, dn, field, message }) => ({ kind: k, dn, field, message }));
+      if (!quietly) for (const a of report.adjusted) log.warn(`adjusted ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
     };
     describeRead(read);
     let rebuild = !snapshot.existed || options.rebuildState === true;
@@ -188,6 +348,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       // directory next changes. Its count also shows a SCIM side that lost what the snapshot says it holds.
       // (A rebuild lists the SCIM side, which proves the key as well.)
       const lost = scimSideLost(await client.countUsers('API key check'), snapshot.data, config.target.url);
+      this.lastKeyCheckAt = Date.now();
       if (lost && 'stop' in lost) return stopBeforeWriting(lost.stop);
       if (lost) {
         const warning = `${lost.deleted}; the snapshot is rebuilt from the SCIM side (nothing is deprovisioned)`;
@@ -196,7 +357,8 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         rebuild = true;
         // A rebuild links only the users it is given: after a delta read that would be only the changed ones.
         if (read.read.kind === 'delta') {
-          read = await readDesiredState(config, config.mapping, { ...delta, memory, forced: 'the snapshot is being rebuilt' });
+          read = await readDesiredState(config, config.mapping, { ...delta, memory: read.memory, forced: 'the snapshot is being rebuilt' });
+          if (this.options.resident) this.view = residentViewOf(read);
           describeRead(read);
         }
       }
@@ -219,7 +381,7 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     snapshot.adoptTarget(config.target.url);
 
     const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
-    const leavers = delta.enabled ? leaversOf(read, memory, desired, snapshot.data) : [];
+    const leavers = delta.enabled ? leaversOf(read, read.memory, desired, snapshot.data) : [];
     if (read.memory) read.memory.leavers = leavers;
     const verified = verifiedDomainsOf(config.target.verifiedDomains);
     const unmanaged = verified ? [...desired.users.values()].filter((u) => !verified.manages(u.attrs.email)) : [];
@@ -238,14 +400,13 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     plan.conflicts = holdRefusedCreates(plan, refused, { now: new Date(), retry: options.retryRefusedGroups === true });
     const creates = plan.operations.flatMap((op) => (op.kind === 'createGroup' ? [op.displayName] : []));
     if (creates.length) {
-      const state = snapshot;
       plan.conflicts.push(
         ...resolveGroupConflicts(plan, {
           found: listedGroups ?? (await sameNamedGroups(client, creates)),
-          snapshot: state.data,
+          snapshot: snapshot.data,
           adoptAll: config.target.adoptExistingGroups === true,
           approval: groupApprovalCheck(approvals),
-          mayExist: (anchor) => state.mayExist('group', anchor),
+          mayExist: (anchor) => snapshot.mayExist('group', anchor),
           membersPerPatch: config.target.membersPerPatch,
         }),
       );
@@ -271,7 +432,9 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     report.warnings.push(...plan.warnings);
     for (const w of plan.warnings) log.warn(w);
 
-    const stops = checkSafety(plan, desired, snapshot.data, config.safety);
+    const window = this.window ?? (await RemovalWindow.open(config.state.path));
+    if (this.options.resident) this.window = window;
+    const stops = checkSafety(plan, desired, snapshot.data, config.safety, window.counts(new Date(), config.safety.windowMinutes));
     outcome.guardStops = [...stops];
     // An admin confirms a large change with --force, or ahead of time with `plan --approve` (the daemon has no
     // --force): an approval covers exactly the removals it was written for, once.
@@ -286,6 +449,9 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       report.guard = stops.map((s) => s.reason + (s.forceable ? confirmed || ' (if this is intended: sync --force, or plan --approve then sync)' : ''));
     }
     if (holding.length && !options.dryRun) {
+      // What the directory said is kept even when nothing is applied: `plan --approve`, run beside the daemon, then
+      // plans from the same memory (the people a census found gone among them) and approves the very plan held here.
+      if (read.memory) await saveDirectoryMemory(config.state.path, read.memory);
       for (const s of holding) log.error(`safety guard: ${s.reason}`);
       return finish('guard-stopped', EXIT.guard, `stopped by a safety guard before any write: ${holding.map((s) => s.reason).join('; ')}`);
     }
@@ -297,14 +463,13 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
     if (read.memory) await saveDirectoryMemory(config.state.path, read.memory);
     else await forgetDirectoryMemory(config.state.path);
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
-    const state = snapshot; // a const for the closure below
     // A quiet cycle writes nothing, so it does not look at the audit files either (rotation, pruning).
     const audit = plan.operations.length ? AuditLog.open(config.state.path, config.state.audit, report.startedAt, (problem) => report.warnings.push(problem)) : undefined;
     await withSendingGrowth(async () => {
       try {
         await applyPlan(plan.operations, {
           client,
-          snapshot: state,
+          snapshot,
           report,
           managedFields: managed,
           adoptAll: config.target.adoptExistingGroups === true,
@@ -319,15 +484,19 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
         audit?.close();
         if (audit?.written) report.audit = { file: audit.file, entries: audit.written };
         const saveStarted = Date.now();
-        const rewritten = await state.saveAtCycleEnd();
-        report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: state.journalEntries };
+        const rewritten = await snapshot.saveAtCycleEnd();
+        report.stateSave = { ms: Date.now() - saveStarted, rewritten, journalEntries: snapshot.journalEntries };
       }
     });
+    await window.record(confirmedRemovals(plan, snapshot.data), new Date(), config.safety.windowMinutes);
+    // Removals an admin confirmed (--force, or an approval of this plan) were reviewed with the ones before them
+    // in the window, which therefore count no more: a wave of leavers confirmed once is not held again at once.
+    if (stops.length && confirmed) await window.clear();
     if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there');
     if (approved.status === 'matches') await consumeApproval(config.state.path);
     // Used up once the approved SCIM group is ours, whether the plan adopted it or a create's 409 did.
     if (approvals.length) {
-      const ours = new Set(Object.values(state.data.groups).map((g) => g.id));
+      const ours = new Set(Object.values(snapshot.data.groups).map((g) => g.id));
       await consumeGroupApprovals(config.state.path, approvals.filter((a) => ours.has(a.scimId)).map((a) => a.displayName));
     }
     const refusedNow = report.conflicts.filter((c) => c.status === 'outside the SCIM directory' && !plan.conflicts?.includes(c));
@@ -337,32 +506,32 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
       refused,
       refusedNow.map((c) => ({ anchor: c.anchor, displayName: c.displayName, refusedAt: at })),
       // Kept while the group is still in scope and not made: a refusal of a group since renamed or gone is moot.
-      (anchor) => desired.groups.has(anchor) && !state.data.groups[anchor],
+      (anchor) => desired.groups.has(anchor) && !snapshot.data.groups[anchor],
     );
     if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
     return finish('success', EXIT.ok);
-  } catch (e) {
-    if (e instanceof KeyRejectedError) {
-      log.error(e.message);
-      return finish('key-rejected', EXIT.keyRejected, e.message);
-    }
-    if (e instanceof DirectoryError) {
-      log.error(`directory read failed, nothing was written: ${e.message}`);
-      return finish('directory-failed', EXIT.failed, e.message);
-    }
-    if (e instanceof StateError) {
-      log.error(e.message);
-      return finish('failed', EXIT.failed, e.message);
-    }
-    if (e instanceof ScimError) {
-      log.error(e.message);
-      return finish('scim-failed', EXIT.failed, e.message);
-    }
-    log.error(`unexpected error: ${(e as Error).stack ?? String(e)}`);
-    return finish('failed', EXIT.failed, (e as Error).message);
-  } finally {
-    snapshot?.close();
-    client.transport.close();
-    await lock?.release();
   }
+}
+
+/** The removals of the plan that the SCIM side confirmed, as the snapshot now shows them. */
+export function confirmedRemovals(plan: Plan, data: SnapshotData): Removal[] {
+  return plan.operations.flatMap((op): Removal[] => {
+    if (op.kind === 'deactivateUser') return data.users[op.anchor]?.attrs.active === false ? [{ kind: 'user', anchor: op.anchor }] : [];
+    if (op.kind === 'deleteUser') return data.users[op.anchor] ? [] : [{ kind: 'user', anchor: op.anchor }];
+    if (op.kind === 'deleteGroup' && op.reason !== 'renamed') return data.groups[op.groupAnchor] ? [] : [{ kind: 'group', anchor: op.groupAnchor }];
+    return [];
+  });
+}
+
+/** Changes when an admin writes or removes an approval: a held daemon plans again at once, not at the next census. */
+async function approvalStamp(statePath: string): Promise<string> {
+  const stamps = await Promise.all(
+    [approvalFileFor(statePath), groupApprovalFileFor(statePath)].map((f) =>
+      stat(f).then(
+        (s) => String(s.mtimeMs),
+        () => '-',
+      ),
+    ),
+  );
+  return stamps.join('|');
 }

@@ -1,3 +1,4 @@
+import type { ReadKind } from '../directory/reader.js';
 import type { Skip } from '../model.js';
 import { OPERATION_KINDS, type GroupConflict, type OperationKind } from '../plan/operations.js';
 import type { CallStats } from '../scim/transport.js';
@@ -21,7 +22,7 @@ export interface CycleReport {
   error?: string;
   directory: {
     /** A delta read asks only for the users changed since `since` and takes the others from the last read. */
-    read: { kind: 'full' | 'delta'; reason?: string; since?: string };
+    read: ReadKind;
     userEntries: number;
     groupEntries: number;
     usersInScope: number;
@@ -101,7 +102,8 @@ export function renderReport(r: CycleReport): string {
   if (r.error) lines.push(`  error: ${r.error}`);
   const d = r.directory;
   lines.push(`  directory: ${d.userEntries} user entries, ${d.groupEntries} group entries read; ${d.usersInScope} users and ${d.groupsInScope} groups to sync`);
-  if (d.read.kind === 'delta') lines.push(`  delta read: only users changed since ${d.read.since}; the others as last read (people who left the scope are noticed at the next full read)`);
+  if (d.read.poll) lines.push(`  poll: users and groups changed since ${d.read.since}${d.read.census ? ', and the census of every anchor in scope (who left)' : ''}; the others as kept in memory`);
+  else if (d.read.kind === 'delta') lines.push(`  delta read: only users changed since ${d.read.since}; the others as last read (people who left the scope are noticed at the next full read)`);
   else if (d.read.reason) lines.push(`  full read: ${d.read.reason}`);
   if (r.rebuild) {
     lines.push(

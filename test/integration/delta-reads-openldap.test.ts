@@ -121,7 +121,7 @@ describe('delta reads: OpenLDAP (modifyTimestamp)', function () {
     const asked = await runCycle(config, { fullRead: true });
     expect(asked.report.directory.read).to.deep.equal({ kind: 'full', reason: 'asked for (--full-read)' });
     expect(existsSync(directoryMemoryFileFor(config.state.path))).to.equal(true);
-    const off = await runCycle({ ...config, source: { ...config.source, delta: { enabled: false, fullReadEvery: 4 } } });
+    const off = await runCycle({ ...config, source: { ...config.source, delta: { ...config.source.delta, enabled: false, fullReadEvery: 4 } } });
     expect(off.report.exitCode, off.report.error).to.equal(0);
     expect(existsSync(directoryMemoryFileFor(config.state.path))).to.equal(false);
   });

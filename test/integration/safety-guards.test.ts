@@ -94,7 +94,7 @@ describe('safety guards', function () {
     const nothing = {
       ...config,
       source: { ...config.source, usersFilter: '(objectClass=doesNotExist)' },
-      safety: { maxDeactivations: 1_000_000, maxDeactivationPercent: 100, maxGroupDeletions: 1_000_000, maxShrinkPercent: 100 },
+      safety: { maxDeactivations: 1_000_000, maxDeactivationPercent: 100, maxGroupDeletions: 1_000_000, maxShrinkPercent: 100, windowMinutes: 0 },
     };
     scim.sandbox!.resetRequests();
     for (const force of [false, true]) {

@@ -133,7 +133,7 @@ describe('sync cycle: Active Directory (Samba AD DC) → sandbox', function () {
       const dir = mkdtempSync(path.join(tmpdir(), 'ldap-scim-ad-delta-'));
       delta = {
         ...config,
-        source: { ...config.source, treatExpiredAccountsAsDisabled: true, delta: { enabled: true, fullReadEvery: 50 } },
+        source: { ...config.source, treatExpiredAccountsAsDisabled: true, delta: { ...config.source.delta, enabled: true, fullReadEvery: 50 } },
         target: { ...config.target, url: deltaScim.url, token: deltaScim.token, maxRetries: 1 },
         state: { ...config.state, path: path.join(dir, 'snapshot.json') },
       };

@@ -174,6 +174,56 @@ describe('planner', () => {
       const d = desired([user('a', { title: 'x' }), user('b')]);
       expect(checkSafety(planSync(d, snap, opts), d, snap, limits)).to.deep.equal([]);
     });
+
+    describe('with the removals of the last safety.windowMinutes', () => {
+      const defaults = { maxDeactivations: 500, maxDeactivationPercent: 10, maxGroupDeletions: 50, maxShrinkPercent: 20 };
+      // 260 provisioned, 10 of them gone from the directory; 40 more were deactivated in the window before.
+      const people = Array.from({ length: 260 }, (_, i) => `p${i}`);
+      const snap = snapshotOf(people.map((p) => [p, attrs(p)]));
+      const d = desired(people.slice(10).map((p) => user(p)));
+      const plan = planSync(d, snap, opts);
+
+      it('counts them with the plan in the share, of the people provisioned before them', () => {
+        expect(checkSafety(plan, d, snap, defaults)).to.deep.equal([]);
+        expect(checkSafety(plan, d, snap, defaults, { users: 40, groups: 0, windowMinutes: 60 })).to.deep.equal([
+          { reason: '10 users would be deactivated, and 40 were in the last 60 minutes: 50, 16.7% of the 300 provisioned before them, over safety.maxDeactivationPercent 10%', forceable: true },
+        ]);
+      });
+      it('counts them with the plan against maxDeactivations', () => {
+        expect(checkSafety(plan, d, snap, { ...defaults, maxDeactivationPercent: 100 }, { users: 491, groups: 0, windowMinutes: 30 }).map((s) => s.reason)).to.deep.equal([
+          '10 users would be deactivated, and 491 were in the last 30 minutes: 501, over safety.maxDeactivations 500',
+        ]);
+        expect(checkSafety(plan, d, snap, { ...defaults, maxDeactivationPercent: 100 }, { users: 490, groups: 0, windowMinutes: 30 })).to.deep.equal([]);
+      });
+      it('keeps the per-cycle wording and outcome when the window is empty or windowMinutes is 0', () => {
+        const small = { ...defaults, maxDeactivations: 9 };
+        const alone = ['10 users would be deactivated, over safety.maxDeactivations 9'];
+        expect(checkSafety(plan, d, snap, small, { users: 0, groups: 0, windowMinutes: 60 }).map((s) => s.reason)).to.deep.equal(alone);
+        expect(checkSafety(plan, d, snap, small, { users: 5_000, groups: 500, windowMinutes: 0 }).map((s) => s.reason)).to.deep.equal(alone);
+        expect(checkSafety(plan, d, snap, defaults, { users: 5_000, groups: 500, windowMinutes: 0 })).to.deep.equal([]);
+      });
+      it('never holds a plan that removes no one for what the window holds', () => {
+        const quiet = desired(people.map((p) => user(p, { title: 'x' })));
+        const updates = planSync(quiet, snap, opts);
+        expect(updates.operations).to.have.length(260);
+        expect(checkSafety(updates, quiet, snap, defaults, { users: 5_000, groups: 500, windowMinutes: 60 })).to.deep.equal([]);
+      });
+      it('counts groups deleted in the window against maxGroupDeletions, renames aside', () => {
+        const groups = { g: { id: 'gid', displayName: 'eng', members: [] }, r: { id: 'new', displayName: 'ops', members: [], retired: [{ id: 'old', displayName: 'operations' }] } };
+        const withGroups = snapshotOf([['a', attrs('a')]], groups);
+        const keeps = desired([user('a')], [group('r', 'ops', [])]);
+        const deletes = planSync(keeps, withGroups, opts);
+        expect(deletes.operations.map((o) => o.kind)).to.deep.equal(['deleteGroup', 'deleteGroup']);
+        expect(checkSafety(deletes, keeps, withGroups, defaults, { users: 0, groups: 50, windowMinutes: 60 }).map((s) => s.reason)).to.deep.equal([
+          '1 groups would be deleted, and 50 were in the last 60 minutes: 51, over safety.maxGroupDeletions 50',
+        ]);
+        expect(checkSafety(deletes, keeps, withGroups, defaults, { users: 0, groups: 49, windowMinutes: 60 })).to.deep.equal([]);
+        // Only the rename's old group left: not a removal, so the window does not count.
+        const renameOnly = planSync(desired([user('a')], [group('r', 'ops', []), group('g', 'eng', [])]), withGroups, opts);
+        expect(renameOnly.operations.map((o) => o.kind)).to.deep.equal(['deleteGroup']);
+        expect(checkSafety(renameOnly, keeps, withGroups, defaults, { users: 0, groups: 500, windowMinutes: 60 })).to.deep.equal([]);
+      });
+    });
   });
 
   describe('a person re-created in the directory (new anchor, same email)', () => {

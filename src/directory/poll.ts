@@ -1,0 +1,237 @@
+import type { Client, Entry } from 'ldapts';
+import type { Config } from '../config/load.js';
+import { DesiredStateBuilder, mapGroup, mapUser, type FieldWarning, type RememberedGroup, type RememberedUser } from '../mapping/desired-state.js';
+import type { MappingRules } from '../mapping/rules.js';
+import type { DirectoryMemory } from '../state/directory-memory.js';
+import { chooseRead } from './change-tracking.js';
+import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
+import { dialectFor, type DirectoryDialect } from './dialect.js';
+import { valuesOf, type RawValues } from './entry-values.js';
+import {
+  changedContainers,
+  GROUP_PAGE_SIZE,
+  memberValues,
+  readSettingsFingerprint,
+  remainingRanges,
+  textValues,
+  unique,
+  type DirectoryRead,
+  type ReadCounts,
+} from './reader.js';
+
+/**
+ * What a resident daemon keeps of the directory between cycles: every user and group entry as last mapped, and
+ * where the directory stood. A poll changes it in place; the files stay the durable truth (the directory memory
+ * is written by the cycle that applies what it learned, see Reconciler).
+ */
+export interface ResidentView {
+  memory: DirectoryMemory;
+  groups: Map<string, RememberedGroup>;
+}
+
+export function residentViewOf(read: DirectoryRead): ResidentView | undefined {
+  if (!read.memory || !read.rememberedGroups) return undefined;
+  return { memory: read.memory, groups: new Map(read.rememberedGroups.map((g) => [g.anchor, g])) };
+}
+
+export type PollOutcome =
+  /** Nothing the mapping sees changed: the view's cursor moved on, nothing else. */
+  | { kind: 'quiet'; census: boolean }
+  /** The view changed (or a plan was asked for): `read` is the whole scope as the view now holds it. */
+  | { kind: 'changed'; census: boolean; read: DirectoryRead; changedUsers: number; changedGroups: number; goneUsers: string[]; goneGroups: number }
+  /** A poll cannot tell: the caller reads the whole scope. */
+  | { kind: 'full-read'; reason: string };
+
+interface ReadUser {
+  dn: string;
+  anchor: string | undefined;
+  values: Map<string, string[]>;
+  active: boolean;
+}
+
+/**
+ * One poll: the users and groups whose change stamp moved since the view's cursor (uSNChanged on Active Directory,
+ * modifyTimestamp on OpenLDAP), and with `census` every anchor in scope, which is how people deleted, moved out of
+ * the base or out of the filter are found (no change stamp shows what is gone). Entries are compared with what the
+ * view holds, so the overlap a timestamp cursor re-reads every time costs a comparison, not a plan. Nothing in the
+ * view changes until every query has completed: a failed poll leaves it as it was.
+ */
+export async function pollDirectory(config: Config, rules: MappingRules, view: ResidentView, options: { census: boolean; compose?: boolean }): Promise<PollOutcome> {
+  const { source } = config;
+  const dialect = dialectFor(source);
+  const client = await openDirectory(source, { warn: false });
+  try {
+    let change;
+    try {
+      change = await dialect.trackChanges(client, source);
+    } catch (e) {
+      throw new DirectoryError(`reading where ${source.url} stands (for a poll) failed: ${describeLdapError(e)}`);
+    }
+    const last = view.memory.cursor;
+    const choice = chooseRead({ enabled: true, fullReadEvery: Infinity, history: view.memory, fingerprint: readSettingsFingerprint(config), change });
+    if (choice.kind === 'full') return { kind: 'full-read', reason: choice.reason };
+    const containers = await changedContainers(client, source, change.changedSince(last));
+    const known = new Set(view.memory.containers ?? []);
+    const fresh = containers.find((c) => !known.has(c));
+    if (fresh) {
+      return { kind: 'full-read', reason: `${fresh.slice(0, fresh.lastIndexOf('|'))} was created, renamed, moved or edited: the DNs of the people in it may have changed` };
+    }
+
+    const since = change.changedSince(last);
+    const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes, ...change.attributes]);
+    const users: ReadUser[] = [];
+    for await (const values of pagedSearch(client, source, source.users, `(&${source.usersFilter}${since})`, userAttributes, dialect, source.pageSize)) {
+      change.see(values.values);
+      users.push({ dn: values.dn, anchor: dialect.anchorOf(values.values), values: textValues(values.values, dialect), active: dialect.isActive(values.values) });
+    }
+    const groups: RememberedGroup[] = [];
+    if (source.groups) {
+      const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes, ...change.attributes]);
+      for await (const { dn, values } of pagedSearch(client, source, source.groups, `(&${source.groupsFilter}${since})`, groupAttributes, dialect, GROUP_PAGE_SIZE)) {
+        change.see(values);
+        const anchor = dialect.anchorOf(values);
+        if (!anchor) continue; // a full read reports it as skipped; a poll has nothing to carry for it
+        groups.push(mapGroup(rules, dn, anchor, textValues(values, dialect), await membersOf(client, source, dialect, dn, values)));
+      }
+    }
+    const census = options.census ? await takeCensus(client, source, dialect) : undefined;
+    const cursor = change.finish(last);
+    if ('unavailable' in cursor) return { kind: 'full-read', reason: cursor.unavailable };
+
+    // Compared before anything is changed: most polls end here.
+    const changedUsers = users.filter((u) => !u.anchor || !sameUser(view.memory.users[u.anchor], rememberedOf(rules, u)));
+    const changedGroups = groups.filter((g) => !sameGroup(view.groups.get(g.anchor), g));
+    const read = new Set(users.flatMap((u) => (u.anchor ? [u.anchor] : [])));
+    const goneUsers = census ? Object.keys(view.memory.users).filter((a) => !census.users.has(a) && !read.has(a)) : [];
+    const goneGroups = census ? [...view.groups.keys()].filter((a) => !census.groups.has(a)) : [];
+    if (census) {
+      // Someone in scope that no change query showed: a change that moves no stamp (on Active Directory, joining the
+      // group a memberOf filter names changes only the group). New entries made after the user query are not that:
+      // they carry a stamp past the cursor and the next poll reads them, so only a stranger older than it counts.
+      const strangers = [...census.users].filter((a) => !(a in view.memory.users) && !read.has(a));
+      const strangerGroups = [...census.groups].filter((a) => !view.groups.has(a) && !groups.some((g) => g.anchor === a));
+      if (strangers.length && (await olderThanCursor(client, source, dialect, strangers, since))) {
+        return { kind: 'full-read', reason: `${strangers.length} people are in scope that no change query showed (e.g. added to a group the users filter names)` };
+      }
+      if (strangerGroups.length && (await olderThanCursor(client, source, dialect, strangerGroups, since, 'groups'))) {
+        return { kind: 'full-read', reason: `${strangerGroups.length} groups are in scope that no change query showed` };
+      }
+    }
+    view.memory.cursor = cursor;
+    if (!changedUsers.length && !changedGroups.length && !goneUsers.length && !goneGroups.length && !options.compose) {
+      return { kind: 'quiet', census: Boolean(census) };
+    }
+
+    for (const anchor of goneUsers) delete view.memory.users[anchor];
+    for (const anchor of goneGroups) view.groups.delete(anchor);
+    for (const g of changedGroups) view.groups.set(g.anchor, g);
+    const builder = new DesiredStateBuilder(rules, { remember: true, refusedGroupNames: config.target.refusedGroupNames ?? [] });
+    for (const u of users) builder.addUser(u.dn, u.anchor, u.values, u.active);
+    for (const anchor in view.memory.users) builder.carryUser(anchor, view.memory.users[anchor]!);
+    for (const g of view.groups.values()) builder.carryGroup(g);
+    const desired = builder.finish();
+    view.memory.users = builder.rememberedUsers();
+    // The people gone join the last full read's leavers: the only ones a delta-style plan may deprovision.
+    view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
+    const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
+    return {
+      kind: 'changed',
+      census: Boolean(census),
+      read: { desired, counts, read: { kind: 'delta', since: last.position }, memory: view.memory, rememberedGroups: [...view.groups.values()] },
+      changedUsers: changedUsers.length,
+      changedGroups: changedGroups.length,
+      goneUsers,
+      goneGroups: goneGroups.length,
+    };
+  } finally {
+    await client.unbind().catch(() => undefined);
+  }
+}
+
+function rememberedOf(rules: MappingRules, u: ReadUser): RememberedUser {
+  const warnings: FieldWarning[] = [];
+  const mapped = mapUser(rules, u.values, u.active, warnings);
+  if (typeof mapped === 'string') return { dn: u.dn, skip: mapped };
+  return warnings.length ? { dn: u.dn, attrs: mapped, warnings } : { dn: u.dn, attrs: mapped };
+}
+
+// Both sides come from the same mapping code, so their keys are in the same order: JSON compares them exactly.
+function sameUser(a: RememberedUser | undefined, b: RememberedUser): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameGroup(a: RememberedGroup | undefined, b: RememberedGroup): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Every user and group anchor in scope, and nothing else: the cheapest read that shows who is gone. */
+async function takeCensus(client: Client, source: Config['source'], dialect: DirectoryDialect): Promise<{ users: Set<string>; groups: Set<string> }> {
+  const anchors = async (scope: { baseDn: string; scope: 'sub' | 'one' | 'base' }, filter: string) => {
+    const found = new Set<string>();
+    for await (const { values } of pagedSearch(client, source, scope, filter, [dialect.anchorAttribute], dialect, source.pageSize)) {
+      const anchor = dialect.anchorOf(values);
+      if (anchor) found.add(anchor);
+    }
+    return found;
+  };
+  return { users: await anchors(source.users, source.usersFilter), groups: source.groups ? await anchors(source.groups, source.groupsFilter) : new Set() };
+}
+
+/**
+ * Whether any of these anchors' entries did not change since the cursor (so no poll will ever show them). Asked
+ * by anchor, so at most a few entries come back; for many strangers at once the answer is yes without asking.
+ */
+async function olderThanCursor(client: Client, source: Config['source'], dialect: DirectoryDialect, anchors: string[], since: string, kind: 'users' | 'groups' = 'users'): Promise<boolean> {
+  if (anchors.length > 50 || dialect.anchorAttribute !== 'entryUUID') return true;
+  const scope = kind === 'users' ? source.users : source.groups!;
+  const byAnchor = `(|${anchors.map((a) => `(entryUUID=${a})`).join('')})`;
+  const recent = new Set<string>();
+  for await (const { values } of pagedSearch(client, source, scope, `(&${byAnchor}${since})`, [dialect.anchorAttribute], dialect, source.pageSize)) {
+    const anchor = dialect.anchorOf(values);
+    if (anchor) recent.add(anchor);
+  }
+  return anchors.some((a) => !recent.has(a));
+}
+
+async function membersOf(client: Client, source: Config['source'], dialect: DirectoryDialect, dn: string, values: RawValues): Promise<string[]> {
+  const memberDns: string[] = [];
+  for (const attribute of dialect.memberAttributes) {
+    const { values: found, nextFrom } = memberValues(values, attribute);
+    for (const v of found) memberDns.push(dialect.memberDn(String(v)));
+    if (nextFrom !== undefined) for (const v of await remainingRanges(client, source, dn, attribute, nextFrom)) memberDns.push(dialect.memberDn(v));
+  }
+  return memberDns;
+}
+
+/**
+ * A paged search on the poll's own connection, page by page. A poll's answers are small (the census is anchors
+ * only), so the search thread a full read uses would cost more to start than it saves.
+ */
+async function* pagedSearch(
+  client: Client,
+  source: Config['source'],
+  scope: { baseDn: string; scope: 'sub' | 'one' | 'base' },
+  filter: string,
+  attributes: string[],
+  dialect: DirectoryDialect,
+  pageSize: number,
+): AsyncGenerator<{ dn: string; values: RawValues }> {
+  try {
+    const pages = client.searchPaginated(scope.baseDn, {
+      scope: scope.scope,
+      filter,
+      attributes,
+      paged: { pageSize },
+      timeLimit: source.timeLimitSeconds,
+      explicitBufferAttributes: dialect.binaryAttributes,
+    });
+    for await (const page of pages) {
+      // A referral is part of the scope this server does not hold: a census without it would look like people gone.
+      if (page.searchReferences.length) throw new DirectoryError(`polling ${scope.baseDn} on ${source.url}: the server answered with a referral (${page.searchReferences[0]}); a partial read is never used`);
+      for (const entry of page.searchEntries as Entry[]) yield { dn: entry.dn, values: valuesOf(entry) };
+    }
+  } catch (e) {
+    if (e instanceof DirectoryError) throw e;
+    throw new DirectoryError(`polling ${scope.baseDn} with ${filter} on ${source.url} failed: ${describeLdapError(e)}`);
+  }
+}
