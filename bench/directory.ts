@@ -1,5 +1,6 @@
 import { suffixEntryLdif } from '../src/demo/sample-directory.js';
 import { seededRandom } from '../src/seeded-random.js';
+import { formatGeneralizedTime } from '../src/directory/change-tracking.js';
 
 // The benchmark's directory: deterministic (same options, same LDIF), shaped like a large company's. Every user
 // has the attributes the default mapping reads; each is in a few groups; some groups nest others; one group is
@@ -14,6 +15,12 @@ export interface BenchDirectoryOptions {
   /** Plain groups each user is put in. */
   groupsPerUser?: number;
   seed?: number;
+  /**
+   * Stamp every entry with a modifyTimestamp spread over the year before this date, as a directory built up over
+   * time has them. Without it slapadd stamps all of them within the seconds of the load, which no directory in use
+   * looks like (and which a timestamp cursor's overlap then holds whole; see README "Performance").
+   */
+  establishedBefore?: Date;
 }
 
 export interface BenchDirectory {
@@ -21,6 +28,17 @@ export interface BenchDirectory {
   peopleDn: string;
   groupsDn: string;
   userDn(n: number): string;
+  /** The user's mail, which the default mapping makes the SCIM userName. */
+  userMail(n: number): string;
+  /** The plain groups are team-000000 … (plainGroups − 1); the big one is everyone-big. */
+  plainGroups: number;
+  groupDn(g: number): string;
+  groupName(g: number): string;
+  /**
+   * The plain groups user n is in, directly or through the nesting (every tenth group holds the next). Not exact
+   * for user 1, who is also put into any team that would be empty.
+   */
+  groupsOf(n: number): Set<number>;
   /** Direct group memberships written (user and nested-group values). */
   memberValues: number;
   nestedGroups: number;
@@ -41,12 +59,16 @@ export function benchDirectory(o: BenchDirectoryOptions): BenchDirectory {
   const domain = 'bench.example';
   const chunks: string[] = [suffixEntryLdif(o.suffix), `dn: ${peopleDn}\nobjectClass: organizationalUnit\nou: people`, `dn: ${groupsDn}\nobjectClass: organizationalUnit\nou: groups`];
 
+  const yearMs = 365 * 86_400_000;
+  const stamp = (i: number, of: number) =>
+    o.establishedBefore ? [`modifyTimestamp: ${formatGeneralizedTime(o.establishedBefore.getTime() - yearMs + Math.floor((i * yearMs) / (of + 1)))}`] : [];
   for (let n = 1; n <= o.users; n++) {
     const given = `Given${n % 997}`;
     const sn = `Family${n}`;
     chunks.push(
       [
         `dn: ${userDn(n)}`,
+        ...stamp(n, o.users),
         'objectClass: inetOrgPerson',
         `uid: b${pad(n)}`,
         `cn: ${given} ${sn}`,
@@ -70,24 +92,33 @@ export function benchDirectory(o: BenchDirectoryOptions): BenchDirectory {
   for (let n = 1; n <= o.users; n++) {
     for (let k = 0; k < Math.min(perUser, plain); k++) members[(n * 7 + k * 131) % plain]!.push(userDn(n));
   }
-  const groupDn = (g: number) => `cn=team-${pad(g)},${groupsDn}`;
+  const groupName = (g: number) => `team-${pad(g)}`;
+  const groupDn = (g: number) => `cn=${groupName(g)},${groupsDn}`;
+  const nests = (g: number) => g % 10 === 0 && g + 1 < plain;
   let memberValues = 0;
   let nestedGroups = 0;
   for (let g = 0; g < plain; g++) {
     const list = members[g]!;
-    if (g % 10 === 0 && g + 1 < plain) {
+    if (nests(g)) {
       list.push(groupDn(g + 1));
       nestedGroups++;
     }
     // groupOfNames needs a member; an empty team gets its first user.
     if (list.length === 0) list.push(userDn(1));
     memberValues += list.length;
-    chunks.push([`dn: ${groupDn(g)}`, 'objectClass: groupOfNames', `cn: team-${pad(g)}`, ...list.map((m) => `member: ${m}`)].join('\n'));
+    chunks.push([`dn: ${groupDn(g)}`, ...stamp(g, plain), 'objectClass: groupOfNames', `cn: team-${pad(g)}`, ...list.map((m) => `member: ${m}`)].join('\n'));
   }
   if (o.groups > 1) {
     const big = Array.from({ length: Math.min(o.bigGroupMembers, o.users) }, (_, i) => `member: ${userDn(i + 1)}`);
     memberValues += big.length;
-    chunks.push([`dn: cn=everyone-big,${groupsDn}`, 'objectClass: groupOfNames', 'cn: everyone-big', ...big].join('\n'));
+    chunks.push([`dn: cn=everyone-big,${groupsDn}`, ...stamp(plain, plain), 'objectClass: groupOfNames', 'cn: everyone-big', ...big].join('\n'));
   }
-  return { ldif: chunks.join('\n\n') + '\n', peopleDn, groupsDn, userDn, memberValues, nestedGroups };
+  const groupsOf = (n: number) => {
+    const direct = new Set<number>();
+    for (let k = 0; k < Math.min(perUser, plain); k++) direct.add((n * 7 + k * 131) % plain);
+    const all = new Set(direct);
+    for (const g of direct) if (g > 0 && nests(g - 1)) all.add(g - 1);
+    return all;
+  };
+  return { ldif: chunks.join('\n\n') + '\n', peopleDn, groupsDn, userDn, userMail: (n: number) => `b${pad(n)}@${domain}`, plainGroups: plain, groupDn, groupName, groupsOf, memberValues, nestedGroups };
 }

@@ -1,15 +1,17 @@
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs, promisify } from 'node:util';
 import { startThrowawaySlapd } from '../src/demo/throwaway-slapd.js';
 import type { CycleReport } from '../src/sync/report.js';
 import { benchDirectory } from './directory.js';
 import type { ProbeResult } from './probe.js';
-import type { PacingStats } from './sandbox-child.js';
+import type { PacingStats, SandboxLookup } from './sandbox-child.js';
+import { CHANGE_KINDS, carries, percentile, planChanges, type ChangeIds, type ChangeKind, type PlannedChange, type SandboxWrite } from './watch-changes.js';
 
 // `npm run bench`: one run that generates a directory, loads it into a throwaway slapd, and measures the connector
 // against ldapsearch (the floor) and the issue's targets. Every figure of the connector comes from the real CLI in
@@ -30,15 +32,37 @@ const { values: args } = parseArgs({
     'page-size': { type: 'string', default: '1000' },
     'node-options': { type: 'string', default: '' },
     delta: { type: 'boolean', default: false },
-    out: { type: 'string', default: path.join(root, 'bench', 'results.json') },
+    out: { type: 'string' },
     help: { type: 'boolean', default: false },
+    // --watch: the daemon (`ldap-scim run`) against changes made at random moments.
+    watch: { type: 'boolean', default: false },
+    'poll-seconds': { type: 'string' },
+    'census-seconds': { type: 'string' },
+    schedule: { type: 'string' },
+    seed: { type: 'string', default: '7' },
+    edits: { type: 'string', default: '20' },
+    additions: { type: 'string', default: '20' },
+    deletions: { type: 'string', default: '10' },
+    moves: { type: 'string', default: '5' },
+    'idle-seconds': { type: 'string', default: '60' },
+    'wait-seconds': { type: 'string', default: '180' },
+    'bulk-loaded': { type: 'boolean', default: false },
+    'profile-daemon': { type: 'string' },
   },
 });
 if (args.help) {
   process.stdout.write(
     'npm run bench -- [--users 150000] [--groups 2000] [--big-group 35500] [--rate 500] [--concurrency 8] [--page-size 1000]\n' +
       '                 [--node-options=--max-old-space-size=384] [--delta] [--out bench/results.json]\n' +
-      'A quick run: npm run bench -- --users 5000 --groups 100 --big-group 2000\n',
+      'A quick run: npm run bench -- --users 5000 --groups 100 --big-group 2000\n' +
+      '\n' +
+      'npm run bench -- --watch [the size, rate and --node-options flags above] [--out bench/watch-results.json]\n' +
+      '                 [--poll-seconds N] [--census-seconds N] [--schedule "*/5 * * * * *"] [--seed 7]\n' +
+      '                 [--edits 20] [--additions 20] [--deletions 10] [--moves 5] [--idle-seconds 60] [--wait-seconds 180]\n' +
+      '                 [--bulk-loaded: entries stamped as slapadd loads them, not spread over a past year]\n' +
+      '                 [--profile-daemon DIR: a V8 CPU profile of the daemon, written to DIR when it stops]\n' +
+      'The daemon with delta reads, after a first provisioning: its CPU and the writes in an idle minute, then the\n' +
+      'latency of title edits, group additions, deletions and moves out of scope made 1-8 s apart, and its peak RSS.\n',
   );
   process.exit(0);
 }
@@ -53,6 +77,7 @@ const bigGroup = num('big-group');
 const rate = num('rate');
 const concurrency = num('concurrency');
 const pageSize = num('page-size');
+const out = args.out ?? path.join(root, 'bench', args.watch ? 'watch-results.json' : 'results.json');
 
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -67,11 +92,29 @@ interface Figure {
 }
 
 const SUFFIX = 'dc=bench,dc=example';
+
+// --watch
+const KIND_LABEL: Record<ChangeKind, string> = { edit: 'title edits', addition: 'membership additions', deletion: 'deletions', move: 'moves out of scope' };
+/** p95 targets, ms: an edit or addition is read by the next poll; a removal only by the census. */
+const KIND_TARGET_MS: Record<ChangeKind, number> = { edit: 5_000, addition: 5_000, deletion: 65_000, move: 65_000 };
+const FIRST_CYCLE_TIMEOUT_MS = 600_000;
+const DAEMON_STOP_GRACE_MS = 30_000;
+const LDAP_TOOL_TIMEOUT_MS = 30_000;
+
 const work = mkdtempSync(path.join(tmpdir(), 'ldap-scim-bench-'));
 const children: ChildProcess[] = [];
 let slapd: Awaited<ReturnType<typeof startThrowawaySlapd>> | undefined;
 
 try {
+  if (args.watch) await watchBench();
+  else await fullBench();
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+  await slapd?.stop();
+  rmSync(work, { recursive: true, force: true });
+}
+
+async function fullBench(): Promise<void> {
   const figures: Figure[] = [];
   const started = performance.now();
 
@@ -195,15 +238,378 @@ safety: { maxDeactivations: ${users}, maxDeactivationPercent: 100, maxGroupDelet
     figures,
     totalMs: performance.now() - started,
   };
-  writeFileSync(args.out!, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   const flags = (args['node-options'] ? `; the connector ran with NODE_OPTIONS=${args['node-options']}` : '') + (args.delta ? '; delta reads on' : '');
-  process.stdout.write(table(figures) + `\n${users} users, ${groups} groups, ${cpus().length} CPUs, ${process.version}${flags}; whole run ${seconds(result.totalMs)}; JSON in ${args.out}\n`);
+  process.stdout.write(table(figures) + `\n${users} users, ${groups} groups, ${cpus().length} CPUs, ${process.version}${flags}; whole run ${seconds(result.totalMs)}; JSON in ${out}\n`);
   const missed = figures.filter((f) => f.met === false).length;
   process.exitCode = missed ? 1 : 0;
-} finally {
-  for (const child of children) child.kill('SIGTERM');
-  await slapd?.stop();
-  rmSync(work, { recursive: true, force: true });
+}
+
+interface MadeChange extends PlannedChange {
+  dn: string;
+  /** Date.now() just before ldapmodify / ldapdelete started. */
+  at: number;
+  /** When the first answered request carrying it was recorded, and which. */
+  arrivedAt?: number;
+  latencyMs?: number;
+  request?: string;
+}
+
+/**
+ * `--watch`: the daemon (`ldap-scim run`, delta reads on) after a first provisioning: its CPU and the sandbox's
+ * writes over an idle minute, then the latency from each change made in slapd to the first SCIM request carrying
+ * it, and the daemon's peak RSS over the whole run.
+ */
+async function watchBench(): Promise<void> {
+  const figures: Figure[] = [];
+  const started = performance.now();
+  const whole = (name: keyof typeof args) => {
+    const n = Number(args[name]);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a whole number`);
+    return n;
+  };
+  const positiveSeconds = (name: 'poll-seconds' | 'census-seconds') => {
+    if (args[name] === undefined) return undefined;
+    const n = Number(args[name]);
+    // The config's schema has the last word (pollSeconds 0 turns polling off).
+    if (!(n >= 0)) throw new Error(`--${name} must be a number of seconds`);
+    return n;
+  };
+  const counts: Record<ChangeKind, number> = { edit: whole('edits'), addition: whole('additions'), deletion: whole('deletions'), move: whole('moves') };
+  const seed = whole('seed');
+  const idleSeconds = num('idle-seconds');
+  const waitSeconds = num('wait-seconds');
+  const pollSeconds = positiveSeconds('poll-seconds');
+  const censusSeconds = positiveSeconds('census-seconds');
+
+  say(`generating ${users} users and ${groups} groups (one of ${bigGroup} members)`);
+  const directory = benchDirectory({ suffix: SUFFIX, users, groups, bigGroupMembers: bigGroup, ...(args['bulk-loaded'] ? {} : { establishedBefore: new Date() }) });
+  // Where the moves go: beside ou=people, outside the users' base.
+  const formerDn = `ou=former,${SUFFIX}`;
+  const loadStarted = performance.now();
+  slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: `${directory.ldif}\ndn: ${formerDn}\nobjectClass: organizationalUnit\nou: former\n` });
+  figures.push({ name: 'slapadd + slapd start', value: seconds(performance.now() - loadStarted) });
+  const ldap = slapd;
+
+  const pw = path.join(work, 'ldap.pw');
+  writeFileSync(pw, ldap.rootPassword);
+  const token = 'bench-' + Math.random().toString(36).slice(2);
+  const sandbox = await startSandboxChild(token, rate);
+  const configFile = path.join(work, 'config.yaml');
+  writeFileSync(path.join(work, 'scim.key'), token);
+  // Nothing about polling unless asked: the daemon's defaults are what is measured.
+  const delta = ['enabled: true', ...(pollSeconds !== undefined ? [`pollSeconds: ${pollSeconds}`] : []), ...(censusSeconds !== undefined ? [`censusSeconds: ${censusSeconds}`] : [])].join(', ');
+  writeFileSync(
+    configFile,
+    `source:
+  kind: openldap
+  url: ${ldap.url}
+  bindDn: "${ldap.rootDn}"
+  bindPasswordFile: ldap.pw
+  users: { baseDn: "${directory.peopleDn}" }
+  groups: { baseDn: "${directory.groupsDn}" }
+  pageSize: ${pageSize}
+  delta: { ${delta} }
+target:
+  url: ${sandbox.url}
+  tokenFile: scim.key
+  rateLimit: { requestsPerSecond: ${rate}, concurrency: ${concurrency} }
+state: { path: state/snapshot.json }
+safety: { maxDeactivations: ${users}, maxDeactivationPercent: 100, maxGroupDeletions: ${groups} }
+server: { host: 127.0.0.1, port: 0 }
+` + (args.schedule ? `schedule: ${JSON.stringify(args.schedule)}\n` : ''),
+  );
+
+  say(`first provisioning at ${rate} requests/s (ldap-scim sync)`);
+  await sandbox.call({ reset: true });
+  const first = await syncOnce(configFile);
+  figures.push({ name: `first provisioning, sync (${first.report.calls.writes} writes, exit ${first.report.exitCode})`, value: seconds(first.ms) });
+  if (first.report.exitCode !== 0) throw new Error(`the first provisioning exited ${first.report.exitCode}: ${first.report.result}`);
+
+  say('starting the daemon (ldap-scim run) and waiting for its first cycle');
+  const logFile = path.join(work, 'daemon.log');
+  const logFd = openSync(logFile, 'a');
+  const env = { ...process.env, LDAP_SCIM_LOG_LEVEL: 'info', ...(args['node-options'] ? { NODE_OPTIONS: args['node-options'] } : {}) };
+  // --cpu-prof may not go in NODE_OPTIONS: given on the command line, the profile is written when the daemon stops.
+  const profile = args['profile-daemon'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args['profile-daemon'])}`] : [];
+  const daemon = spawn(process.execPath, [...profile, cli, 'run', '--config', configFile], { stdio: ['ignore', logFd, logFd], env });
+  closeSync(logFd);
+  children.push(daemon);
+  const logTail = (lines = 40) => {
+    try {
+      return readFileSync(logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '';
+    }
+  };
+  let daemonExit: string | undefined;
+  const exited = new Promise<void>((resolve) =>
+    daemon.once('exit', (code, signal) => {
+      daemonExit = signal ? `signal ${signal}` : `code ${code}`;
+      resolve();
+    }),
+  );
+  const pid = daemon.pid!;
+  let peakKb = 0;
+  const rssPoll = setInterval(() => (peakKb = Math.max(peakKb, memoryKb(pid).hwm ?? 0)), 1000);
+
+  try {
+    const daemonStarted = performance.now();
+    const port = await until('the daemon to listen', 60_000, 200, () => {
+      if (daemonExit) throw new Error(`the daemon exited (${daemonExit}) before it listened:\n${logTail()}`);
+      return listeningPorts(pid)[0];
+    });
+    const health = `http://127.0.0.1:${port}/healthz`;
+    const cycles = async () => {
+      if (daemonExit) throw new Error(`the daemon exited (${daemonExit}):\n${logTail()}`);
+      try {
+        const res = await fetch(health, { signal: AbortSignal.timeout(2000) });
+        return Number(((await res.json()) as { cycles?: unknown }).cycles ?? 0);
+      } catch {
+        return 0;
+      }
+    };
+    await until('the daemon\'s first cycle', FIRST_CYCLE_TIMEOUT_MS, 1000, async () => ((await cycles()) >= 1 ? true : undefined));
+    figures.push({ name: 'daemon start to its first cycle done', value: seconds(performance.now() - daemonStarted) });
+    await sleep(2000); // the end of the cycle: its report archived
+
+    const plan = planChanges({
+      users,
+      plainGroups: directory.plainGroups,
+      groupsOf: directory.groupsOf,
+      counts,
+      seed,
+      minGapMs: 1000,
+      maxGapMs: 8000,
+    });
+    const ids = (await sandbox.call({
+      lookup: {
+        userNames: plan.map((c) => directory.userMail(c.user)),
+        groupNames: plan.flatMap((c) => (c.group === undefined ? [] : [directory.groupName(c.group)])),
+      },
+    })).lookup as SandboxLookup;
+    const idsOf = (c: PlannedChange): ChangeIds => {
+      const userId = ids.users[directory.userMail(c.user).toLowerCase()];
+      const groupId = c.group === undefined ? undefined : ids.groups[directory.groupName(c.group)];
+      if (!userId || (c.group !== undefined && !groupId)) throw new Error(`the sandbox holds no ${userId ? `group ${directory.groupName(c.group!)}` : `user ${directory.userMail(c.user)}`}`);
+      return { userId, ...(groupId ? { groupId } : {}) };
+    };
+    const changeIds = plan.map(idsOf);
+
+    say(`an idle ${idleSeconds} s: the daemon's and slapd's CPU, the writes`);
+    await sandbox.call({ reset: true });
+    await sandbox.call({ recordBodies: true });
+    const tick = await clockTicks();
+    const d0 = cpuTicks(pid);
+    const s0 = cpuTicks(ldap.pid);
+    const t0 = performance.now();
+    await sleep(idleSeconds * 1000);
+    const d1 = cpuTicks(pid);
+    const s1 = cpuTicks(ldap.pid);
+    const idleS = (performance.now() - t0) / 1000;
+    const idleStats = (await sandbox.call({ stats: true })).stats as PacingStats;
+    const percent = (a: number, b: number) => ((b - a) / tick / idleS) * 100;
+    const daemonCpu = percent(d0, d1);
+    const slapdCpu = percent(s0, s1);
+    if (daemonExit) throw new Error(`the daemon exited (${daemonExit}) during the idle minute:\n${logTail()}`);
+
+    say(`${plan.length} changes, 1-8 s apart (seed ${seed})`);
+    await sandbox.call({ reset: true });
+    const since = Date.now();
+    const made: MadeChange[] = [];
+    for (const [i, c] of plan.entries()) {
+      await sleep(c.gapMs);
+      const dn = directory.userDn(c.user);
+      const at = Date.now();
+      await applyChange(ldap, pw, c, dn, directory, formerDn, path.join(work, `change-${i}.ldif`));
+      made.push({ ...c, dn, at });
+    }
+
+    say(`waiting up to ${waitSeconds} s for the changes to reach the sandbox`);
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const writes = (await sandbox.call({ writesSince: since })).writes as SandboxWrite[];
+      for (const [i, c] of made.entries()) {
+        if (c.arrivedAt !== undefined) continue;
+        const hit = writes.find((r) => r.at >= c.at && carries(c, changeIds[i]!, r));
+        if (hit) Object.assign(c, { arrivedAt: hit.at, latencyMs: hit.at - c.at, request: `${hit.method} ${hit.path}` });
+      }
+      if (made.every((c) => c.arrivedAt !== undefined) || Date.now() >= deadline || daemonExit) break;
+      await sleep(2000);
+    }
+
+    const mem = memoryKb(pid);
+    peakKb = Math.max(peakKb, mem.hwm ?? 0);
+    const peakMb = Math.round(peakKb / 1024);
+    const endMb = mem.rss === undefined ? undefined : Math.round(mem.rss / 1024);
+
+    const latency = Object.fromEntries(
+      CHANGE_KINDS.map((kind) => {
+        const of = made.filter((c) => c.kind === kind);
+        const ms = of.flatMap((c) => (c.latencyMs === undefined ? [] : [c.latencyMs]));
+        return [kind, { made: of.length, arrived: ms.length, p50Ms: percentile(ms, 50), p95Ms: percentile(ms, 95), maxMs: percentile(ms, 100) }];
+      }),
+    ) as Record<ChangeKind, { made: number; arrived: number; p50Ms?: number; p95Ms?: number; maxMs?: number }>;
+    for (const kind of CHANGE_KINDS) {
+      const l = latency[kind];
+      if (l.made === 0) continue;
+      const target = KIND_TARGET_MS[kind];
+      const s = (ms: number | undefined) => (ms === undefined ? '–' : (ms / 1000).toFixed(1));
+      figures.push({
+        name: `${KIND_LABEL[kind]}: p50 / p95 / max (${l.arrived} of ${l.made} arrived)`,
+        value: `${s(l.p50Ms)} / ${s(l.p95Ms)} / ${s(l.maxMs)} s`,
+        target: `p95 ≤ ${target / 1000} s, none missed`,
+        met: l.arrived === l.made && l.p95Ms !== undefined && l.p95Ms <= target,
+      });
+    }
+    figures.push({ name: `idle ${idleSeconds} s: daemon CPU, % of one core`, value: `${daemonCpu.toFixed(2)} %`, target: '≤ 3 %', met: daemonCpu <= 3 });
+    figures.push({ name: `idle ${idleSeconds} s: slapd CPU, % of one core`, value: `${slapdCpu.toFixed(2)} %` });
+    figures.push({ name: `idle ${idleSeconds} s: writes to the sandbox (${idleStats.requests} requests)`, value: String(idleStats.writes), target: '0', met: idleStats.writes === 0 });
+    figures.push({ name: 'daemon peak RSS (VmHWM), whole run', value: `${peakMb} MB`, target: '≤ 512 MB', met: peakMb > 0 && peakMb <= 512 });
+    figures.push({ name: '  RSS at the end', value: endMb === undefined ? '–' : `${endMb} MB` });
+
+    const missed = made.filter((c) => c.arrivedAt === undefined);
+    const result = {
+      at: new Date().toISOString(),
+      machine: { cpus: cpus().length, node: process.version },
+      size: { users, groups, bigGroupMembers: bigGroup, memberValues: directory.memberValues, nestedGroups: directory.nestedGroups },
+      settings: { rate, concurrency, pageSize, nodeOptions: args['node-options'], pollSeconds, censusSeconds, schedule: args.schedule, seed, counts, idleSeconds, waitSeconds },
+      firstProvisioning: summary(first),
+      idle: { seconds: idleS, daemonCpuPercent: daemonCpu, slapdCpuPercent: slapdCpu, clockTicks: tick, requests: idleStats.requests, writes: idleStats.writes },
+      latency,
+      changes: made.map((c) => ({ kind: c.kind, dn: c.dn, group: c.group === undefined ? undefined : directory.groupDn(c.group), title: c.title, at: c.at, arrivedAt: c.arrivedAt, latencyMs: c.latencyMs, request: c.request })),
+      missed: missed.map((c) => ({ kind: c.kind, dn: c.dn })),
+      rss: { peakMb, endMb },
+      daemonExit,
+      figures,
+      daemonLogTail: logTail(60).split('\n'),
+      totalMs: performance.now() - started,
+    };
+    writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+    const settings = [
+      pollSeconds !== undefined ? `pollSeconds ${pollSeconds}` : 'pollSeconds default',
+      censusSeconds !== undefined ? `censusSeconds ${censusSeconds}` : 'censusSeconds default',
+      args.schedule ? `schedule "${args.schedule}"` : 'schedule default',
+      ...(args['node-options'] ? [`NODE_OPTIONS=${args['node-options']}`] : []),
+    ].join(', ');
+    const missedLines = missed.map((c) => `  missed: ${c.kind} ${c.dn}${c.group === undefined ? '' : ` → ${directory.groupName(c.group)}`}\n`).join('');
+    process.stdout.write(
+      table(figures) +
+        `\n${missedLines}${users} users, ${groups} groups, ${cpus().length} CPUs, ${process.version}; daemon with delta reads (${settings}); whole run ${seconds(result.totalMs)}; JSON in ${out}\n`,
+    );
+    if (daemonExit) say(`the daemon exited (${daemonExit}) during the run; its log ends:\n${logTail()}`);
+    process.exitCode = figures.some((f) => f.met === false) || daemonExit ? 1 : 0;
+  } catch (e) {
+    say(`the daemon's log ends:\n${logTail()}`);
+    throw e;
+  } finally {
+    clearInterval(rssPoll);
+    await stopDaemon(daemon, exited);
+  }
+}
+
+/** Makes one change with the OpenLDAP tools, bounded. */
+async function applyChange(ldap: { url: string; rootDn: string }, pw: string, c: PlannedChange, dn: string, directory: ReturnType<typeof benchDirectory>, formerDn: string, file: string): Promise<void> {
+  const bind = ['-x', '-H', ldap.url, '-D', ldap.rootDn, '-y', pw];
+  const options = { timeout: LDAP_TOOL_TIMEOUT_MS, maxBuffer: 1 << 20 };
+  if (c.kind === 'deletion') {
+    await run('ldapdelete', [...bind, dn], options);
+    return;
+  }
+  const rdn = dn.slice(0, dn.indexOf(','));
+  const ldif =
+    c.kind === 'edit'
+      ? `dn: ${dn}\nchangetype: modify\nreplace: title\ntitle: ${c.title}\n`
+      : c.kind === 'addition'
+        ? `dn: ${directory.groupDn(c.group!)}\nchangetype: modify\nadd: member\nmember: ${dn}\n`
+        : `dn: ${dn}\nchangetype: modrdn\nnewrdn: ${rdn}\ndeleteoldrdn: 1\nnewsuperior: ${formerDn}\n`;
+  writeFileSync(file, ldif);
+  await run('ldapmodify', [...bind, '-f', file], options);
+}
+
+/** SIGTERM, a bounded wait, then SIGKILL and another bounded wait. */
+async function stopDaemon(daemon: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (daemon.exitCode !== null || daemon.signalCode !== null) return;
+  daemon.kill('SIGTERM');
+  const within = (ms: number) => Promise.race([exited.then(() => true), sleep(ms).then(() => false)]);
+  if (await within(DAEMON_STOP_GRACE_MS)) return;
+  say(`the daemon did not stop within ${DAEMON_STOP_GRACE_MS / 1000} s of SIGTERM; SIGKILL`);
+  daemon.kill('SIGKILL');
+  await within(5000);
+}
+
+/** Polls `probe` every `everyMs` until it gives a value (not undefined), for at most `timeoutMs`. */
+async function until<T>(what: string, timeoutMs: number, everyMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() >= deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`);
+    await sleep(everyMs);
+  }
+}
+
+/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat); 0 once it is gone. */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3 (state)
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+async function clockTicks(): Promise<number> {
+  try {
+    const n = Number((await run('getconf', ['CLK_TCK'], { timeout: 5000 })).stdout.trim());
+    return Number.isInteger(n) && n > 0 ? n : 100;
+  } catch {
+    return 100;
+  }
+}
+
+function memoryKb(pid: number): { hwm?: number; rss?: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    const rss = /VmRSS:\s+(\d+) kB/.exec(status);
+    return { ...(hwm ? { hwm: Number(hwm[1]) } : {}), ...(rss ? { rss: Number(rss[1]) } : {}) };
+  } catch {
+    return {};
+  }
+}
+
+/** The TCP ports a process listens on, from its socket inodes and /proc/net/tcp{,6} (the daemon was given port 0). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    return [];
+  }
+  const ports: number[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // local_address is cols[1] (hex ip:port), st is cols[3] (0A = LISTEN), inode is cols[9]
+      if (cols[3] === '0A' && cols[9] !== undefined && inodes.has(cols[9])) ports.push(parseInt(cols[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
 }
 
 function table(figures: Figure[]): string {
@@ -272,9 +678,14 @@ async function startSandboxChild(token: string, limit: number): Promise<{ url: s
   });
   return {
     url,
+    // One call at a time (the answer is the next message); bounded, so a sandbox that died cannot hang the run.
     call: (m) =>
-      new Promise((resolve) => {
-        child.once('message', (answer: Record<string, unknown>) => resolve(answer));
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the sandbox did not answer ${JSON.stringify(m)} within 5 minutes`)), 300_000);
+        child.once('message', (answer: Record<string, unknown>) => {
+          clearTimeout(timer);
+          resolve(answer);
+        });
         child.send(m);
       }),
     stop: () => child.kill('SIGTERM'),

@@ -85,6 +85,7 @@ export class Daemon {
     }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections();
+    await this.reconciler.flushMemory().catch((e: Error) => log.warn(`the directory memory was not saved (${e.message}); the next start reads a little more`));
     this.reconciler.close();
     await this.lock?.release();
     log.info('stopped');

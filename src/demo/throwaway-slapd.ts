@@ -203,6 +203,7 @@ function slapdConf(c: {
     'index uid,mail,cn eq',
     'index entryUUID eq',
     'index member,uniqueMember eq',
+    'index modifyTimestamp,entryCSN eq',
   );
   if (c.memberOf) lines.push('overlay memberof', 'memberof-refint TRUE');
   return lines.join('\n') + '\n';

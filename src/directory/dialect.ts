@@ -20,6 +20,14 @@ export interface DirectoryDialect {
   lookupAttributes: string[];
   /** A member value as a DN (OpenLDAP's uniqueMember may carry a `#'0101'B` unique-id suffix). */
   memberDn(value: string): string;
+  /**
+   * An attribute whose value changes with every modification of the entry, finer than the change cursor (OpenLDAP's
+   * entryCSN, to the microsecond): a poll asks for it alone first and reads in full only the entries whose value
+   * it has not seen, so the overlap a timestamp cursor re-reads costs a few bytes per entry.
+   */
+  revisionAttribute?: string;
+  /** A filter that matches the entry with this anchor, where the anchor can be searched for. */
+  anchorFilter?(anchor: string): string;
   /** Called on the open connection before the user search of a read that may be, or may start, a delta. */
   trackChanges(client: Client, source: Config['source']): Promise<ChangeRead>;
 }

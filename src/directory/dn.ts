@@ -11,6 +11,21 @@
  * no DN has, so it never matches anything by accident.
  */
 export function dnKey(dn: string): string {
+  let key = knownKeys.get(dn);
+  if (key === undefined) {
+    key = computeDnKey(dn);
+    // Bounded: a resident daemon settles group members against every user's DN each time something changes, and
+    // parsing 150,000 DNs again each time was the largest part of it; a directory's DNs change rarely.
+    if (knownKeys.size >= KNOWN_KEYS_MAX) knownKeys.clear();
+    knownKeys.set(dn, key);
+  }
+  return key;
+}
+
+const knownKeys = new Map<string, string>();
+const KNOWN_KEYS_MAX = 400_000;
+
+function computeDnKey(dn: string): string {
   const rdns = parseDn(dn);
   if (!rdns) return `!${dn.trim().toLowerCase()}`;
   return JSON.stringify(rdns.map((avas) => avas.map(([type, value]) => `${type}=${value}`).sort()));

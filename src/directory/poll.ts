@@ -27,6 +27,47 @@ import {
 export interface ResidentView {
   memory: DirectoryMemory;
   groups: Map<string, RememberedGroup>;
+  /**
+   * The revision (see DirectoryDialect.revisionAttribute) of each entry the last poll's change query returned, by
+   * anchor: the cursor's overlap returns them again, and only a new revision is read in full.
+   */
+  revisions?: { users: Map<string, string>; groups: Map<string, string> };
+}
+
+/**
+ * The daemon's connection for polls, kept open between them: a connect and bind every two seconds cost the daemon
+ * more than the change queries themselves. A connection found broken (the server's idle timeout, a restart) is
+ * replaced once within the same poll before the poll counts as failed.
+ */
+export class PollConnection {
+  private client: Client | undefined;
+  private source: Config['source'] | undefined;
+
+  async use<T>(source: Config['source'], work: (client: Client) => Promise<T>): Promise<T> {
+    // A SIGHUP that changed the source (another server, account or password) is a new connection.
+    if (this.source !== source) await this.close();
+    const reused = this.client !== undefined;
+    try {
+      return await work(await this.open(source));
+    } catch (e) {
+      await this.close();
+      if (!reused) throw e;
+      return await work(await this.open(source));
+    }
+  }
+
+  private async open(source: Config['source']): Promise<Client> {
+    this.client ??= await openDirectory(source, { warn: false });
+    this.source = source;
+    return this.client;
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.source = undefined;
+    await client?.unbind().catch(() => undefined);
+  }
 }
 
 export function residentViewOf(read: DirectoryRead): ResidentView | undefined {
@@ -56,96 +97,107 @@ interface ReadUser {
  * view holds, so the overlap a timestamp cursor re-reads every time costs a comparison, not a plan. Nothing in the
  * view changes until every query has completed: a failed poll leaves it as it was.
  */
-export async function pollDirectory(config: Config, rules: MappingRules, view: ResidentView, options: { census: boolean; compose?: boolean }): Promise<PollOutcome> {
+export async function pollDirectory(
+  config: Config,
+  rules: MappingRules,
+  view: ResidentView,
+  options: { census: boolean; compose?: boolean; connection: PollConnection },
+): Promise<PollOutcome> {
+  return options.connection.use(config.source, (client) => pollOn(client, config, rules, view, options));
+}
+
+async function pollOn(client: Client, config: Config, rules: MappingRules, view: ResidentView, options: { census: boolean; compose?: boolean }): Promise<PollOutcome> {
   const { source } = config;
   const dialect = dialectFor(source);
-  const client = await openDirectory(source, { warn: false });
+  let change;
   try {
-    let change;
-    try {
-      change = await dialect.trackChanges(client, source);
-    } catch (e) {
-      throw new DirectoryError(`reading where ${source.url} stands (for a poll) failed: ${describeLdapError(e)}`);
-    }
-    const last = view.memory.cursor;
-    const choice = chooseRead({ enabled: true, fullReadEvery: Infinity, history: view.memory, fingerprint: readSettingsFingerprint(config), change });
-    if (choice.kind === 'full') return { kind: 'full-read', reason: choice.reason };
-    const containers = await changedContainers(client, source, change.changedSince(last));
-    const known = new Set(view.memory.containers ?? []);
-    const fresh = containers.find((c) => !known.has(c));
-    if (fresh) {
-      return { kind: 'full-read', reason: `${fresh.slice(0, fresh.lastIndexOf('|'))} was created, renamed, moved or edited: the DNs of the people in it may have changed` };
-    }
-
-    const since = change.changedSince(last);
-    const userAttributes = unique([...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes, ...change.attributes]);
-    const users: ReadUser[] = [];
-    for await (const values of pagedSearch(client, source, source.users, `(&${source.usersFilter}${since})`, userAttributes, dialect, source.pageSize)) {
-      change.see(values.values);
-      users.push({ dn: values.dn, anchor: dialect.anchorOf(values.values), values: textValues(values.values, dialect), active: dialect.isActive(values.values) });
-    }
-    const groups: RememberedGroup[] = [];
-    if (source.groups) {
-      const groupAttributes = unique([...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes, ...change.attributes]);
-      for await (const { dn, values } of pagedSearch(client, source, source.groups, `(&${source.groupsFilter}${since})`, groupAttributes, dialect, GROUP_PAGE_SIZE)) {
-        change.see(values);
-        const anchor = dialect.anchorOf(values);
-        if (!anchor) continue; // a full read reports it as skipped; a poll has nothing to carry for it
-        groups.push(mapGroup(rules, dn, anchor, textValues(values, dialect), await membersOf(client, source, dialect, dn, values)));
-      }
-    }
-    const census = options.census ? await takeCensus(client, source, dialect) : undefined;
-    const cursor = change.finish(last);
-    if ('unavailable' in cursor) return { kind: 'full-read', reason: cursor.unavailable };
-
-    // Compared before anything is changed: most polls end here.
-    const changedUsers = users.filter((u) => !u.anchor || !sameUser(view.memory.users[u.anchor], rememberedOf(rules, u)));
-    const changedGroups = groups.filter((g) => !sameGroup(view.groups.get(g.anchor), g));
-    const read = new Set(users.flatMap((u) => (u.anchor ? [u.anchor] : [])));
-    const goneUsers = census ? Object.keys(view.memory.users).filter((a) => !census.users.has(a) && !read.has(a)) : [];
-    const goneGroups = census ? [...view.groups.keys()].filter((a) => !census.groups.has(a)) : [];
-    if (census) {
-      // Someone in scope that no change query showed: a change that moves no stamp (on Active Directory, joining the
-      // group a memberOf filter names changes only the group). New entries made after the user query are not that:
-      // they carry a stamp past the cursor and the next poll reads them, so only a stranger older than it counts.
-      const strangers = [...census.users].filter((a) => !(a in view.memory.users) && !read.has(a));
-      const strangerGroups = [...census.groups].filter((a) => !view.groups.has(a) && !groups.some((g) => g.anchor === a));
-      if (strangers.length && (await olderThanCursor(client, source, dialect, strangers, since))) {
-        return { kind: 'full-read', reason: `${strangers.length} people are in scope that no change query showed (e.g. added to a group the users filter names)` };
-      }
-      if (strangerGroups.length && (await olderThanCursor(client, source, dialect, strangerGroups, since, 'groups'))) {
-        return { kind: 'full-read', reason: `${strangerGroups.length} groups are in scope that no change query showed` };
-      }
-    }
-    view.memory.cursor = cursor;
-    if (!changedUsers.length && !changedGroups.length && !goneUsers.length && !goneGroups.length && !options.compose) {
-      return { kind: 'quiet', census: Boolean(census) };
-    }
-
-    for (const anchor of goneUsers) delete view.memory.users[anchor];
-    for (const anchor of goneGroups) view.groups.delete(anchor);
-    for (const g of changedGroups) view.groups.set(g.anchor, g);
-    const builder = new DesiredStateBuilder(rules, { remember: true, refusedGroupNames: config.target.refusedGroupNames ?? [] });
-    for (const u of users) builder.addUser(u.dn, u.anchor, u.values, u.active);
-    for (const anchor in view.memory.users) builder.carryUser(anchor, view.memory.users[anchor]!);
-    for (const g of view.groups.values()) builder.carryGroup(g);
-    const desired = builder.finish();
-    view.memory.users = builder.rememberedUsers();
-    // The people gone join the last full read's leavers: the only ones a delta-style plan may deprovision.
-    view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
-    const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
-    return {
-      kind: 'changed',
-      census: Boolean(census),
-      read: { desired, counts, read: { kind: 'delta', since: last.position }, memory: view.memory, rememberedGroups: [...view.groups.values()] },
-      changedUsers: changedUsers.length,
-      changedGroups: changedGroups.length,
-      goneUsers,
-      goneGroups: goneGroups.length,
-    };
-  } finally {
-    await client.unbind().catch(() => undefined);
+    change = await dialect.trackChanges(client, source);
+  } catch (e) {
+    throw new DirectoryError(`reading where ${source.url} stands (for a poll) failed: ${describeLdapError(e)}`);
   }
+  const last = view.memory.cursor;
+  const choice = chooseRead({ enabled: true, fullReadEvery: Infinity, history: view.memory, fingerprint: readSettingsFingerprint(config), change });
+  if (choice.kind === 'full') return { kind: 'full-read', reason: choice.reason };
+  const containers = await changedContainers(client, source, change.changedSince(last));
+  const known = new Set(view.memory.containers ?? []);
+  const fresh = containers.find((c) => !known.has(c));
+  if (fresh) {
+    return { kind: 'full-read', reason: `${fresh.slice(0, fresh.lastIndexOf('|'))} was created, renamed, moved or edited: the DNs of the people in it may have changed` };
+  }
+
+  const since = change.changedSince(last);
+  const revisions = { users: new Map<string, string>(), groups: new Map<string, string>() };
+  const changed = (kind: 'users' | 'groups', scope: { baseDn: string; scope: 'sub' | 'one' | 'base' }, filter: string, attributes: string[], pageSize: number) =>
+    changedEntries(client, source, dialect, { scope, filter: `(&${filter}${since})`, attributes, stamps: change.attributes, pageSize, see: (v) => change.see(v) }, view.revisions?.[kind], revisions[kind]);
+  const users: ReadUser[] = [];
+  const userAttributes = [...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes];
+  for await (const { dn, values } of changed('users', source.users, source.usersFilter, userAttributes, source.pageSize)) {
+    users.push({ dn, anchor: dialect.anchorOf(values), values: textValues(values, dialect), active: dialect.isActive(values) });
+  }
+  const groups: RememberedGroup[] = [];
+  if (source.groups) {
+    const groupAttributes = [...rules.groupAttributes, dialect.anchorAttribute, ...dialect.memberAttributes];
+    for await (const { dn, values } of changed('groups', source.groups, source.groupsFilter, groupAttributes, GROUP_PAGE_SIZE)) {
+      const anchor = dialect.anchorOf(values);
+      if (!anchor) continue; // a full read reports it as skipped; a poll has nothing to carry for it
+      groups.push(mapGroup(rules, dn, anchor, textValues(values, dialect), await membersOf(client, source, dialect, dn, values)));
+    }
+  }
+  const census = options.census ? await takeCensus(client, source, dialect) : undefined;
+  const cursor = change.finish(last);
+  if ('unavailable' in cursor) return { kind: 'full-read', reason: cursor.unavailable };
+
+  // Compared before anything is changed: most polls end here.
+  const changedUsers = users.filter((u) => !u.anchor || !sameUser(view.memory.users[u.anchor], rememberedOf(rules, u)));
+  const changedGroups = groups.filter((g) => !sameGroup(view.groups.get(g.anchor), g));
+  const read = new Set(users.flatMap((u) => (u.anchor ? [u.anchor] : [])));
+  const goneUsers = census ? Object.keys(view.memory.users).filter((a) => !census.users.has(a) && !read.has(a)) : [];
+  const goneGroups = census ? [...view.groups.keys()].filter((a) => !census.groups.has(a)) : [];
+  if (census) {
+    // Someone in scope that no change query showed: a change that moves no stamp (on Active Directory, joining the
+    // group a memberOf filter names changes only the group). New entries made after the user query are not that:
+    // they carry a stamp past the cursor and the next poll reads them, so only a stranger older than it counts.
+    const strangers = [...census.users].filter((a) => !(a in view.memory.users) && !read.has(a));
+    const strangerGroups = [...census.groups].filter((a) => !view.groups.has(a) && !groups.some((g) => g.anchor === a));
+    if (strangers.length && (await olderThanCursor(client, source, dialect, strangers, since))) {
+      return { kind: 'full-read', reason: `${strangers.length} people are in scope that no change query showed (e.g. added to a group the users filter names)` };
+    }
+    if (strangerGroups.length && (await olderThanCursor(client, source, dialect, strangerGroups, since, 'groups'))) {
+      return { kind: 'full-read', reason: `${strangerGroups.length} groups are in scope that no change query showed` };
+    }
+  }
+  view.memory.cursor = cursor;
+  if (dialect.revisionAttribute) view.revisions = revisions;
+  if (!changedUsers.length && !changedGroups.length && !goneUsers.length && !goneGroups.length && !options.compose) {
+    return { kind: 'quiet', census: Boolean(census) };
+  }
+
+  for (const anchor of goneUsers) delete view.memory.users[anchor];
+  for (const anchor of goneGroups) view.groups.delete(anchor);
+  for (const g of changedGroups) view.groups.set(g.anchor, g);
+  const builder = new DesiredStateBuilder(rules, { remember: true, refusedGroupNames: config.target.refusedGroupNames ?? [] });
+  for (const u of users) builder.addUser(u.dn, u.anchor, u.values, u.active);
+  for (const anchor in view.memory.users) builder.carryUser(anchor, view.memory.users[anchor]!);
+  for (const g of view.groups.values()) builder.carryGroup(g);
+  const desired = builder.finish();
+  // Changed in place: a new object of 150,000 users per change cost more than the changes.
+  for (const anchor of desired.replacedUsers) delete view.memory.users[anchor];
+  for (const u of users) {
+    const remembered = u.anchor === undefined ? undefined : builder.rememberedUser(u.anchor);
+    if (remembered) view.memory.users[u.anchor!] = remembered;
+  }
+  // The people gone join the last full read's leavers: the only ones a delta-style plan may deprovision.
+  view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
+  const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
+  return {
+    kind: 'changed',
+    census: Boolean(census),
+    read: { desired, counts, read: { kind: 'delta', since: last.position }, memory: view.memory, rememberedGroups: [...view.groups.values()] },
+    changedUsers: changedUsers.length,
+    changedGroups: changedGroups.length,
+    goneUsers,
+    goneGroups: goneGroups.length,
+  };
 }
 
 function rememberedOf(rules: MappingRules, u: ReadUser): RememberedUser {
@@ -164,13 +216,23 @@ function sameGroup(a: RememberedGroup | undefined, b: RememberedGroup): boolean 
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** Every user and group anchor in scope, and nothing else: the cheapest read that shows who is gone. */
+/**
+ * Every user and group anchor in scope, and nothing else: the cheapest read that shows who is gone. At 150,000
+ * people it is most of what an idle daemon spends (ldapts takes about a second to decode the answer), so each
+ * entry's anchor is taken as it comes, without the Map of values the other reads build.
+ */
 async function takeCensus(client: Client, source: Config['source'], dialect: DirectoryDialect): Promise<{ users: Set<string>; groups: Set<string> }> {
+  const attribute = dialect.anchorAttribute.toLowerCase();
   const anchors = async (scope: { baseDn: string; scope: 'sub' | 'one' | 'base' }, filter: string) => {
     const found = new Set<string>();
-    for await (const { values } of pagedSearch(client, source, scope, filter, [dialect.anchorAttribute], dialect, source.pageSize)) {
-      const anchor = dialect.anchorOf(values);
-      if (anchor) found.add(anchor);
+    for await (const entry of pagedEntries(client, source, scope, filter, [dialect.anchorAttribute], dialect, source.pageSize)) {
+      // The server spells the attribute's name as it likes: found without regard to case, as valuesOf would.
+      for (const name in entry) {
+        if (name.toLowerCase() !== attribute) continue;
+        const value = entry[name];
+        const anchor = dialect.anchorOf(new Map([[attribute, Array.isArray(value) ? value : [value as string | Buffer]]]));
+        if (anchor) found.add(anchor);
+      }
     }
     return found;
   };
@@ -182,9 +244,10 @@ async function takeCensus(client: Client, source: Config['source'], dialect: Dir
  * by anchor, so at most a few entries come back; for many strangers at once the answer is yes without asking.
  */
 async function olderThanCursor(client: Client, source: Config['source'], dialect: DirectoryDialect, anchors: string[], since: string, kind: 'users' | 'groups' = 'users'): Promise<boolean> {
-  if (anchors.length > 50 || dialect.anchorAttribute !== 'entryUUID') return true;
+  const { anchorFilter } = dialect;
+  if (anchors.length > 50 || !anchorFilter) return true;
   const scope = kind === 'users' ? source.users : source.groups!;
-  const byAnchor = `(|${anchors.map((a) => `(entryUUID=${a})`).join('')})`;
+  const byAnchor = `(|${anchors.map(anchorFilter).join('')})`;
   const recent = new Set<string>();
   for await (const { values } of pagedSearch(client, source, scope, `(&${byAnchor}${since})`, [dialect.anchorAttribute], dialect, source.pageSize)) {
     const anchor = dialect.anchorOf(values);
@@ -192,6 +255,62 @@ async function olderThanCursor(client: Client, source: Config['source'], dialect
   }
   return anchors.some((a) => !recent.has(a));
 }
+
+/**
+ * The entries a change query returns, in full. With a revision attribute the query first asks for anchors and
+ * revisions only, and the entries whose revision `seen` already holds are not read again: between changes, a
+ * timestamp cursor keeps returning the entries of the second before the last change (after a bulk load, thousands).
+ * `revisions` collects what this query saw, for the next poll.
+ */
+async function* changedEntries(
+  client: Client,
+  source: Config['source'],
+  dialect: DirectoryDialect,
+  query: {
+    scope: { baseDn: string; scope: 'sub' | 'one' | 'base' };
+    filter: string;
+    attributes: string[];
+    /** What the change cursor reads of every entry (see ChangeRead.attributes). */
+    stamps: string[];
+    pageSize: number;
+    see: (values: RawValues) => void;
+  },
+  seen: ReadonlyMap<string, string> | undefined,
+  revisions: Map<string, string>,
+): AsyncGenerator<{ dn: string; values: RawValues }> {
+  const revision = dialect.revisionAttribute;
+  const { anchorFilter } = dialect;
+  if (!revision || !anchorFilter) {
+    for await (const entry of pagedSearch(client, source, query.scope, query.filter, unique([...query.attributes, ...query.stamps]), dialect, query.pageSize)) {
+      query.see(entry.values);
+      yield entry;
+    }
+    return;
+  }
+  const revisionOf = (values: RawValues) => String(values.get(revision.toLowerCase())?.[0] ?? '');
+  const wanted: string[] = [];
+  for await (const { values } of pagedSearch(client, source, query.scope, query.filter, unique([dialect.anchorAttribute, revision, ...query.stamps]), dialect, source.pageSize)) {
+    query.see(values);
+    const anchor = dialect.anchorOf(values);
+    if (!anchor) continue;
+    const rev = revisionOf(values);
+    revisions.set(anchor, rev);
+    if (!rev || seen?.get(anchor) !== rev) wanted.push(anchor);
+  }
+  // In small batches: a filter naming hundreds of anchors is still cheap for the server to answer from its index.
+  for (let i = 0; i < wanted.length; i += ANCHOR_BATCH) {
+    const byAnchor = `(|${wanted.slice(i, i + ANCHOR_BATCH).map(anchorFilter).join('')})`;
+    for await (const entry of pagedSearch(client, source, query.scope, `(&${query.filter}${byAnchor})`, unique([...query.attributes, ...query.stamps, revision]), dialect, query.pageSize)) {
+      const anchor = dialect.anchorOf(entry.values);
+      // Read at a later revision than the first query saw (changed in between): remembered as read.
+      if (anchor) revisions.set(anchor, revisionOf(entry.values));
+      query.see(entry.values);
+      yield entry;
+    }
+  }
+}
+
+const ANCHOR_BATCH = 200;
 
 async function membersOf(client: Client, source: Config['source'], dialect: DirectoryDialect, dn: string, values: RawValues): Promise<string[]> {
   const memberDns: string[] = [];
@@ -216,6 +335,18 @@ async function* pagedSearch(
   dialect: DirectoryDialect,
   pageSize: number,
 ): AsyncGenerator<{ dn: string; values: RawValues }> {
+  for await (const entry of pagedEntries(client, source, scope, filter, attributes, dialect, pageSize)) yield { dn: entry.dn, values: valuesOf(entry) };
+}
+
+async function* pagedEntries(
+  client: Client,
+  source: Config['source'],
+  scope: { baseDn: string; scope: 'sub' | 'one' | 'base' },
+  filter: string,
+  attributes: string[],
+  dialect: DirectoryDialect,
+  pageSize: number,
+): AsyncGenerator<Entry> {
   try {
     const pages = client.searchPaginated(scope.baseDn, {
       scope: scope.scope,
@@ -228,7 +359,7 @@ async function* pagedSearch(
     for await (const page of pages) {
       // A referral is part of the scope this server does not hold: a census without it would look like people gone.
       if (page.searchReferences.length) throw new DirectoryError(`polling ${scope.baseDn} on ${source.url}: the server answered with a referral (${page.searchReferences[0]}); a partial read is never used`);
-      for (const entry of page.searchEntries as Entry[]) yield { dn: entry.dn, values: valuesOf(entry) };
+      yield* page.searchEntries as Entry[];
     }
   } catch (e) {
     if (e instanceof DirectoryError) throw e;

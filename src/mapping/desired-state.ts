@@ -132,6 +132,11 @@ export class DesiredStateBuilder {
     return Object.fromEntries(this.remembered);
   }
 
+  /** One user entry as read or carried (undefined when it was not, or was replaced by another at its DN). */
+  rememberedUser(anchor: string): RememberedUser | undefined {
+    return this.remembered.get(anchor);
+  }
+
   addGroup(dn: string, anchor: string | undefined, values: EntryValues, memberDns: string[]): void {
     if (!anchor) return this.skip(dn, 'group', 'no anchor (entryUUID) returned for the entry');
     this.carryGroup(mapGroup(this.rules, dn, anchor, values, memberDns));
@@ -179,15 +184,17 @@ export class DesiredStateBuilder {
 
   /** Atlassian joins accounts by email: when two entries claim one, neither is synced (never guess which is right). */
   private dropSharedValues(field: 'email' | 'userName', label: string): void {
-    const byValue = new Map<string, DesiredUser[]>();
+    // mapUser lower-cases both fields. One Map entry per value, and a list only where a value is shared: at
+    // 150,000 people an array for each was most of this check's cost.
+    const first = new Map<string, DesiredUser>();
+    const shared = new Map<string, DesiredUser[]>();
     for (const user of this.users.values()) {
-      const key = user.attrs[field].toLowerCase();
-      const list = byValue.get(key);
-      if (list) list.push(user);
-      else byValue.set(key, [user]);
+      const key = user.attrs[field];
+      const earlier = first.get(key);
+      if (earlier === undefined) first.set(key, user);
+      else shared.set(key, [...(shared.get(key) ?? [earlier]), user]);
     }
-    for (const [value, list] of byValue) {
-      if (list.length < 2) continue;
+    for (const [value, list] of shared) {
       for (const user of list) {
         this.users.delete(user.anchor);
         const others = list.filter((u) => u !== user).map((u) => u.dn);

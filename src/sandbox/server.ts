@@ -41,6 +41,11 @@ export interface SandboxOptions extends SandboxAnswerQuirks {
   organizationGroups?: readonly string[];
   /** Injected failures and latency, to test clients against a flaky SCIM side. Off by default. */
   faults?: SandboxFaults;
+  /**
+   * Also keep each request's JSON body in its record (`body`), for the benchmark's latency matching. Read at every
+   * request, so a caller holding the options object may turn it on later. Default false.
+   */
+  recordBodies?: boolean;
 }
 
 export interface SandboxRequestRecord {
@@ -53,6 +58,8 @@ export interface SandboxRequestRecord {
   afterWrite?: boolean;
   /** When the answer went out (epoch ms): for measuring a client's pacing. */
   at: number;
+  /** The parsed JSON body, only with the `recordBodies` option and when the request's body was read. */
+  body?: unknown;
 }
 
 export interface RunningSandbox {
@@ -95,6 +102,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
           (error) => (log ?? console.error)(`sandbox: saving ${options.dataFile} failed: ${String(error)}`),
         );
   const requests: SandboxRequestRecord[] = [];
+  const bodies = new WeakMap<IncomingMessage, unknown>();
   const context: ResourceContext = { store, baseUrl: "", maxPageSize, quirks: options };
 
   async function dispatch(req: IncomingMessage, url: URL): Promise<Reply> {
@@ -120,7 +128,17 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
       throw fault;
     }
     const reply = await handleResource(
-      { method, resource, id, query: url.searchParams, readBody: () => readJsonBody(req) },
+      {
+        method,
+        resource,
+        id,
+        query: url.searchParams,
+        readBody: async () => {
+          const body = await readJsonBody(req);
+          if (options.recordBodies) bodies.set(req, body);
+          return body;
+        },
+      },
       context,
     ).catch((error: unknown) => {
       // A refused write changed nothing, but its answer is lost all the same.
@@ -149,7 +167,14 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     const delayMs = faults?.delayMs() ?? 0;
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     // Recorded before the answer goes out, so a client that has its response can rely on the record.
-    requests.push({ method, path, status: reply.status, at: Date.now(), ...(fault && { fault: fault.kind, afterWrite: fault.afterWrite }) });
+    requests.push({
+      method,
+      path,
+      status: reply.status,
+      at: Date.now(),
+      ...(fault && { fault: fault.kind, afterWrite: fault.afterWrite }),
+      ...(bodies.has(req) && { body: bodies.get(req) }),
+    });
     if (fault?.kind === "reset") req.socket.destroy();
     else sendReply(res, reply);
     const injected = fault ? ` (injected ${fault.kind}${fault.afterWrite ? " after write" : ""})` : "";

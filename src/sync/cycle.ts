@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config/load.js';
 import { DirectoryError } from '../directory/connection.js';
 import { readDesiredState, type DirectoryRead } from '../directory/reader.js';
-import { pollDirectory, residentViewOf, type ResidentView } from '../directory/poll.js';
+import { PollConnection, pollDirectory, residentViewOf, type ResidentView } from '../directory/poll.js';
 import { log } from '../log.js';
 import type { DesiredState, UserField } from '../model.js';
 import { checkSafety, type GuardStop } from '../plan/guard.js';
@@ -157,9 +157,12 @@ export class Reconciler {
   private snapshot: Snapshot | undefined;
   private view: ResidentView | undefined;
   private window: RemovalWindow | undefined;
+  private readonly connection = new PollConnection();
   private lastCensusAt: number | undefined;
   private lastKeyCheckAt = 0;
   private settled = false;
+  /** The view's memory is ahead of its file (see flushMemory). */
+  private memoryUnsaved = false;
   private approvalStamp = '';
   /** What the last planned cycle read, for the report of a poll that found nothing. */
   private lastDirectory: CycleReport['directory'] | undefined;
@@ -174,25 +177,43 @@ export class Reconciler {
     this.config = config;
   }
 
+  /**
+   * A poll's changes reach the memory file at most a census interval late (rewriting 150,000 remembered users takes
+   * about a second, too much for every poll that changed something). That is safe: a restart continues from the
+   * older cursor, which reads everything changed since again, and the snapshot's journal says what was applied.
+   * What cannot be read again is who left, so a cycle that removes anyone saves the memory before it writes.
+   */
+  async flushMemory(): Promise<void> {
+    if (this.memoryUnsaved && this.view) await this.saveMemory(this.view.memory);
+  }
+
+  private async saveMemory(memory: DirectoryMemory): Promise<void> {
+    await saveDirectoryMemory(this.config.state.path, memory);
+    this.memoryUnsaved = false;
+  }
+
   /** Lets go of what is kept in memory; the next cycle loads it from the files again. */
   close(): void {
     this.snapshot?.close();
     this.snapshot = undefined;
     this.view = undefined;
     this.window = undefined;
+    void this.connection.close();
   }
 
   async cycle(options: CycleOptions = {}): Promise<CycleOutcome> {
     const config = this.config;
     const started = Date.now();
     const report = newReport(config.state.path);
-    const client = scimClientFor(config);
+    // Made when first needed: a quiet poll makes no SCIM call, and an HTTP client every two seconds is not free.
+    let scim: ScimClient | undefined;
+    const client = () => (scim ??= scimClientFor(config));
     const outcome: CycleOutcome = { report };
     const finish = (result: CycleReport['result'], exitCode: number, error?: string): CycleOutcome => {
       report.result = result;
       report.exitCode = exitCode;
       if (error) report.error = error;
-      report.calls = { ...client.transport.stats };
+      if (scim) report.calls = { ...scim.transport.stats };
       report.durationMs = Date.now() - started;
       if (this.options.resident) {
         // A quiet poll planned nothing, so it says nothing about what is held or failed.
@@ -226,7 +247,7 @@ export class Reconciler {
       const read = await this.read(options, report);
       if ('quiet' in read) {
         if (Date.now() - this.lastKeyCheckAt >= KEY_CHECK_EVERY_MS) {
-          await client.countUsers('API key check');
+          await client().countUsers('API key check');
           this.lastKeyCheckAt = Date.now();
         }
         report.directory = { ...(this.lastDirectory ?? report.directory), read: read.quiet, userEntries: 0, groupEntries: 0 };
@@ -235,7 +256,7 @@ export class Reconciler {
       }
       snapshot = this.snapshot ?? (await Snapshot.open(config.state.path));
       if (this.options.resident) this.snapshot = snapshot;
-      return await this.reconcile(read, snapshot, client, report, outcome, options, finish, stopBeforeWriting);
+      return await this.reconcile(read, snapshot, client(), report, outcome, options, finish, stopBeforeWriting);
     } catch (e) {
       if (e instanceof KeyRejectedError) {
         log.error(e.message);
@@ -257,7 +278,7 @@ export class Reconciler {
       return finish('failed', EXIT.failed, (e as Error).message);
     } finally {
       if (!this.options.resident) snapshot?.close();
-      client.transport.close();
+      scim?.transport.close();
       await lock?.release();
     }
   }
@@ -283,8 +304,11 @@ export class Reconciler {
       // Something held or failed is planned again at the census's pace, or at once when an approval was written.
       const compose = !this.settled && (census || stamp !== this.approvalStamp);
       this.approvalStamp = stamp;
-      const polled = await pollDirectory(config, config.mapping, this.view, { census, compose });
-      if (census) this.lastCensusAt = now;
+      const polled = await pollDirectory(config, config.mapping, this.view, { census, compose, connection: this.connection });
+      if (census) {
+        this.lastCensusAt = now;
+        await this.flushMemory();
+      }
       if (polled.kind === 'quiet') return { quiet: { kind: 'delta', since: this.view.memory.cursor.position, poll: 'quiet', census } };
       if (polled.kind === 'changed') {
         const { read } = polled;
@@ -451,7 +475,7 @@ export class Reconciler {
     if (holding.length && !options.dryRun) {
       // What the directory said is kept even when nothing is applied: `plan --approve`, run beside the daemon, then
       // plans from the same memory (the people a census found gone among them) and approves the very plan held here.
-      if (read.memory) await saveDirectoryMemory(config.state.path, read.memory);
+      if (read.memory) await this.saveMemory(read.memory);
       for (const s of holding) log.error(`safety guard: ${s.reason}`);
       return finish('guard-stopped', EXIT.guard, `stopped by a safety guard before any write: ${holding.map((s) => s.reason).join('; ')}`);
     }
@@ -460,8 +484,10 @@ export class Reconciler {
     if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped before any write: the process is shutting down');
     // Saved before the SCIM calls, as what this cycle's plan was made from: the snapshot may change only in step
     // with it. A cycle that changes the snapshot without a new memory (delta reads off or unusable) drops the old one.
-    if (read.memory) await saveDirectoryMemory(config.state.path, read.memory);
-    else await forgetDirectoryMemory(config.state.path);
+    if (!read.memory) await forgetDirectoryMemory(config.state.path);
+    else if (!read.read.poll || plan.operations.some((op) => op.kind === 'deactivateUser' || op.kind === 'deleteUser' || op.kind === 'deleteGroup')) {
+      await this.saveMemory(read.memory);
+    } else this.memoryUnsaved = true;
     if (report.rebuild) await snapshot.save(); // links found by listing are worth keeping even if a call fails below
     // A quiet cycle writes nothing, so it does not look at the audit files either (rotation, pruning).
     const audit = plan.operations.length ? AuditLog.open(config.state.path, config.state.audit, report.startedAt, (problem) => report.warnings.push(problem)) : undefined;

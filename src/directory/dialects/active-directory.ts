@@ -21,6 +21,18 @@ export function formatObjectGuid(bytes: Buffer): string | undefined {
   return `${hex(0, 4, true)}-${hex(4, 6, true)}-${hex(6, 8, true)}-${hex(8, 10, false)}-${hex(10, 16, false)}`;
 }
 
+/** The filter for an objectGUID as formatObjectGuid writes it: its 16 bytes in wire order, each escaped. */
+export function objectGuidFilter(guid: string): string {
+  const m = /^([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})$/i.exec(guid);
+  if (!m) throw new Error(`not an objectGUID: ${guid}`);
+  const bytes = (hex: string, reverse: boolean) => {
+    const list = hex.match(/../g)!;
+    return reverse ? list.reverse() : list;
+  };
+  const wire = [...bytes(m[1]!, true), ...bytes(m[2]!, true), ...bytes(m[3]!, true), ...bytes(m[4]!, false), ...bytes(m[5]!, false)];
+  return `(objectGUID=${wire.map((b) => `\\${b.toLowerCase()}`).join('')})`;
+}
+
 /** Whether accountExpires (FILETIME as decimal text) lies in the past. */
 export function accountExpired(value: string | undefined, now = Date.now()): boolean {
   if (!value || NEVER_EXPIRES.has(value) || !/^\d+$/.test(value)) return false;
@@ -89,6 +101,8 @@ export function activeDirectoryDialect(options: { treatExpiredAccountsAsDisabled
     memberAttributes: ['member'],
     userStatusAttributes: ['userAccountControl', 'accountExpires'],
     lookupAttributes: ['sAMAccountName', 'userPrincipalName', 'mail', 'cn'],
+    // No revisionAttribute: the uSNChanged cursor is exact (no overlap to re-read).
+    anchorFilter: objectGuidFilter,
     anchorOf: (values) => {
       const v = values.get('objectguid')?.[0];
       return Buffer.isBuffer(v) ? formatObjectGuid(v) : undefined;

@@ -7,6 +7,12 @@ export const openLdapDialect: DirectoryDialect = {
   memberAttributes: ['member', 'uniqueMember'],
   userStatusAttributes: [],
   lookupAttributes: ['uid', 'mail', 'cn'],
+  revisionAttribute: 'entryCSN',
+  // An anchor is a UUID as read (hex and dashes), so it needs no escaping in a filter; anything else is refused.
+  anchorFilter: (anchor) => {
+    if (!/^[0-9a-f-]+$/i.test(anchor)) throw new Error(`not an entryUUID: ${anchor}`);
+    return `(entryUUID=${anchor})`;
+  },
   anchorOf: (values) => {
     const v = values.get('entryuuid')?.[0];
     return typeof v === 'string' && v ? v.toLowerCase() : undefined;
