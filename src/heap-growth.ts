@@ -1,7 +1,13 @@
 import { setFlagsFromString } from 'node:v8';
 
 /** How far V8 lets the old generation grow past what the last full collection kept, in percent. */
-const GROWTH_PERCENT = 100;
+let growthPercent = 100;
+/**
+ * The same in a resident daemon once its first cycle is done. Its live data (the snapshot and the directory as last
+ * read, about 300 MB at 150,000 people) stays, and each change it plans makes some 100 MB that lives for the few
+ * seconds of the cycle: at 100 % the process grew to 860–1,000 MB between collections.
+ */
+const RESIDENT_GROWTH_PERCENT = 25;
 /** The same while SCIM calls go out (see withSendingGrowth). */
 const SENDING_GROWTH_PERCENT = 50;
 
@@ -17,7 +23,14 @@ let bounded = false;
 export function boundHeapGrowth(): void {
   if (process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) return;
   bounded = true;
-  setGrowth(GROWTH_PERCENT);
+  setGrowth(growthPercent);
+}
+
+/** A resident daemon after its first cycle (see RESIDENT_GROWTH_PERCENT). */
+export function boundResidentHeapGrowth(): void {
+  if (!bounded) return;
+  growthPercent = RESIDENT_GROWTH_PERCENT;
+  setGrowth(growthPercent);
 }
 
 /**
@@ -29,11 +42,11 @@ export function boundHeapGrowth(): void {
  */
 export async function withSendingGrowth<T>(work: () => Promise<T>): Promise<T> {
   if (!bounded) return work();
-  setGrowth(SENDING_GROWTH_PERCENT);
+  setGrowth(Math.min(SENDING_GROWTH_PERCENT, growthPercent));
   try {
     return await work();
   } finally {
-    setGrowth(GROWTH_PERCENT);
+    setGrowth(growthPercent);
   }
 }
 

@@ -175,7 +175,7 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   for (const anchor of goneUsers) delete view.memory.users[anchor];
   for (const anchor of goneGroups) view.groups.delete(anchor);
   for (const g of changedGroups) view.groups.set(g.anchor, g);
-  const builder = new DesiredStateBuilder(rules, { remember: true, refusedGroupNames: config.target.refusedGroupNames ?? [] });
+  const builder = new DesiredStateBuilder(rules, { remember: true, rememberCarried: false, refusedGroupNames: config.target.refusedGroupNames ?? [] });
   for (const u of users) builder.addUser(u.dn, u.anchor, u.values, u.active);
   for (const anchor in view.memory.users) builder.carryUser(anchor, view.memory.users[anchor]!);
   for (const g of view.groups.values()) builder.carryGroup(g);

@@ -85,7 +85,11 @@ export class DesiredStateBuilder {
   constructor(
     private readonly rules: MappingRules,
     /** refusedGroupNames: the admin's own patterns (target.refusedGroupNames), refused as product groups are. */
-    private readonly options: { remember: boolean; refusedGroupNames?: readonly string[] } = { remember: true },
+    /**
+     * rememberCarried false: only the entries read are remembered, not those carried over (a resident daemon keeps
+     * its own memory and changes it in place; a Map of 150,000 it would throw away is not worth making).
+     */
+    private readonly options: { remember: boolean; rememberCarried?: boolean; refusedGroupNames?: readonly string[] } = { remember: true },
   ) {}
 
   addUser(dn: string, anchor: string | undefined, values: EntryValues, active = true): void {
@@ -110,13 +114,14 @@ export class DesiredStateBuilder {
    */
   carryUser(anchor: string, user: RememberedUser): void {
     if (this.remembered.has(anchor) || this.users.has(anchor) || this.duplicateAnchors.has(anchor)) return;
+    // Made at the first carry, from what was read until then (carried entries are not added to it).
     this.readAnchorByDn ??= new Map([...this.remembered].map(([a, u]) => [u.dn.toLowerCase(), a]));
     const successor = this.readAnchorByDn.get(user.dn.toLowerCase());
     if (successor !== undefined && successor !== anchor) {
       this.replaced.push(anchor);
       return;
     }
-    this.remembered.set(anchor, user);
+    if (this.options.rememberCarried !== false) this.remembered.set(anchor, user);
     if (user.skip !== undefined || !user.attrs) return this.skip(user.dn, 'user', user.skip ?? 'skipped by an earlier read', anchor);
     this.placeUser(anchor, user.dn, user.attrs, user.warnings ?? []);
   }

@@ -161,6 +161,7 @@ export class Reconciler {
   private lastCensusAt: number | undefined;
   private lastKeyCheckAt = 0;
   private settled = false;
+  private lastWarnings = new Set<string>();
   /** The view's memory is ahead of its file (see flushMemory). */
   private memoryUnsaved = false;
   private approvalStamp = '';
@@ -454,7 +455,9 @@ export class Reconciler {
     plan.warnings.push(...limitWarnings, ...unseenAttributeWarnings(config.mapping, counts.unseenUserAttributes, plan));
     if (read.deltaUnavailable) plan.warnings.push(`delta reads are on but cannot be used: ${read.deltaUnavailable}; every cycle reads the whole scope`);
     report.warnings.push(...plan.warnings);
-    for (const w of plan.warnings) log.warn(w);
+    // A poll logs a warning only when it is new: the same one every few seconds would bury the log.
+    for (const w of plan.warnings) if (!read.read.poll || !this.lastWarnings.has(w)) log.warn(w);
+    this.lastWarnings = new Set(plan.warnings);
 
     const window = this.window ?? (await RemovalWindow.open(config.state.path));
     if (this.options.resident) this.window = window;
