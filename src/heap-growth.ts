@@ -1,13 +1,8 @@
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /** How far V8 lets the old generation grow past what the last full collection kept, in percent. */
-let growthPercent = 100;
-/**
- * The same in a resident daemon once its first cycle is done. Its live data (the snapshot and the directory as last
- * read, about 300 MB at 150,000 people) stays, and each change it plans makes some 100 MB that lives for the few
- * seconds of the cycle: at 100 % the process grew to 860–1,000 MB between collections.
- */
-const RESIDENT_GROWTH_PERCENT = 25;
+const GROWTH_PERCENT = 100;
 /** The same while SCIM calls go out (see withSendingGrowth). */
 const SENDING_GROWTH_PERCENT = 50;
 
@@ -23,14 +18,27 @@ let bounded = false;
 export function boundHeapGrowth(): void {
   if (process.execArgv.some((a) => a.startsWith('--heap-growing-percent'))) return;
   bounded = true;
-  setGrowth(growthPercent);
+  setGrowth(GROWTH_PERCENT);
 }
 
-/** A resident daemon after its first cycle (see RESIDENT_GROWTH_PERCENT). */
-export function boundResidentHeapGrowth(): void {
-  if (!bounded) return;
-  growthPercent = RESIDENT_GROWTH_PERCENT;
-  setGrowth(growthPercent);
+/**
+ * A full collection now, for a resident daemon after a cycle that planned something. Its live data (the snapshot and
+ * the directory as last read, about 300 MB at 150,000 people) stays, and each change it plans makes some 100 MB
+ * that lives for the few seconds of the cycle; left to V8 the process grew to 860–1,000 MB between collections. A
+ * tighter growth (25 %) held it to about 740 MB, but collected in the middle of cycles, and in that one run the
+ * changes were slower on their way (title edits p95 5.8 s against 4.0 s). Collected here, after the calls went
+ * out, the cost is off their path.
+ */
+export function collectAfterCycle(): void {
+  gc ??= exposeGc();
+  gc();
+}
+
+let gc: (() => void) | undefined;
+
+function exposeGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }
 
 /**
@@ -42,11 +50,11 @@ export function boundResidentHeapGrowth(): void {
  */
 export async function withSendingGrowth<T>(work: () => Promise<T>): Promise<T> {
   if (!bounded) return work();
-  setGrowth(Math.min(SENDING_GROWTH_PERCENT, growthPercent));
+  setGrowth(SENDING_GROWTH_PERCENT);
   try {
     return await work();
   } finally {
-    setGrowth(growthPercent);
+    setGrowth(GROWTH_PERCENT);
   }
 }
 

@@ -13,7 +13,7 @@ import { postAlert } from './alerts.js';
 import { dueWarning, expiryOf, openKeyBook, type KeyBook } from './key-lifecycle.js';
 import { DaemonMetrics } from './metrics.js';
 import { archiveReport } from './report-archive.js';
-import { boundResidentHeapGrowth } from '../heap-growth.js';
+import { collectAfterCycle } from '../heap-growth.js';
 
 interface Readiness {
   ready: boolean;
@@ -162,9 +162,9 @@ export class Daemon {
     const keyWarning = await this.watchKeyAge(config);
     let report: CycleReport;
     try {
-      // With polls, every scheduled cycle reads everything: the first, because what the daemon keeps in memory is
-      // best taken from a full read (continuing from the memory file held both copies at once: 620 MB at 150,000
-      // people against about 450), the later ones as the safety net of the polls between.
+      // With polls, every scheduled cycle reads everything: the first, because what the daemon keeps is best taken
+      // from a full read (continuing from the memory file would hold the file's copy beside it), the later ones as
+      // the safety net of the polls between.
       const fullRead = kind === 'scheduled' && this.polling(config);
       const fullReadReason = this.cycles === 0 ? 'the daemon starts: it reads the scope once and keeps it in memory' : 'the scheduled full read (the safety net of the polls between)';
       ({ report } = await this.reconciler.cycle({
@@ -180,7 +180,6 @@ export class Daemon {
       return;
     }
     this.cycles++;
-    if (this.cycles === 1 && this.polling(config)) boundResidentHeapGrowth();
     // A poll that found nothing is the daemon at rest: no line, no report file, no change of readiness (a cycle
     // held by a guard stays held, and not ready, until a plan says otherwise).
     if (report.directory.read.poll === 'quiet' && report.exitCode === EXIT.ok && !keyWarning) {
@@ -195,6 +194,7 @@ export class Daemon {
     else log.warn(line);
     await archiveReport(config.state.path, report, config.state.keepReports).catch((e: Error) => log.warn(`could not keep the cycle report: ${e.message}`));
     await this.judge(config, report);
+    if (this.polling(config) && report.planMade) collectAfterCycle();
     this.schedulePoll();
   }
 

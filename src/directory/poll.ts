@@ -225,7 +225,7 @@ async function takeCensus(client: Client, source: Config['source'], dialect: Dir
   const attribute = dialect.anchorAttribute.toLowerCase();
   const anchors = async (scope: { baseDn: string; scope: 'sub' | 'one' | 'base' }, filter: string) => {
     const found = new Set<string>();
-    for await (const entry of pagedEntries(client, source, scope, filter, [dialect.anchorAttribute], dialect, source.pageSize)) {
+    for await (const entry of pagedEntries(client, source, dialect, { scope, filter, attributes: [dialect.anchorAttribute], pageSize: source.pageSize })) {
       // The server spells the attribute's name as it likes: found without regard to case, as valuesOf would.
       for (const name in entry) {
         if (name.toLowerCase() !== attribute) continue;
@@ -249,7 +249,7 @@ async function olderThanCursor(client: Client, source: Config['source'], dialect
   const scope = kind === 'users' ? source.users : source.groups!;
   const byAnchor = `(|${anchors.map(anchorFilter).join('')})`;
   const recent = new Set<string>();
-  for await (const { values } of pagedSearch(client, source, scope, `(&${byAnchor}${since})`, [dialect.anchorAttribute], dialect, source.pageSize)) {
+  for await (const { values } of pagedSearch(client, source, dialect, { scope, filter: `(&${byAnchor}${since})`, attributes: [dialect.anchorAttribute], pageSize: source.pageSize })) {
     const anchor = dialect.anchorOf(values);
     if (anchor) recent.add(anchor);
   }
@@ -281,7 +281,7 @@ async function* changedEntries(
   const revision = dialect.revisionAttribute;
   const { anchorFilter } = dialect;
   if (!revision || !anchorFilter) {
-    for await (const entry of pagedSearch(client, source, query.scope, query.filter, unique([...query.attributes, ...query.stamps]), dialect, query.pageSize)) {
+    for await (const entry of pagedSearch(client, source, dialect, { ...query, attributes: unique([...query.attributes, ...query.stamps]) })) {
       query.see(entry.values);
       yield entry;
     }
@@ -289,7 +289,7 @@ async function* changedEntries(
   }
   const revisionOf = (values: RawValues) => String(values.get(revision.toLowerCase())?.[0] ?? '');
   const wanted: string[] = [];
-  for await (const { values } of pagedSearch(client, source, query.scope, query.filter, unique([dialect.anchorAttribute, revision, ...query.stamps]), dialect, source.pageSize)) {
+  for await (const { values } of pagedSearch(client, source, dialect, { ...query, attributes: unique([dialect.anchorAttribute, revision, ...query.stamps]), pageSize: source.pageSize })) {
     query.see(values);
     const anchor = dialect.anchorOf(values);
     if (!anchor) continue;
@@ -300,7 +300,7 @@ async function* changedEntries(
   // In small batches: a filter naming hundreds of anchors is still cheap for the server to answer from its index.
   for (let i = 0; i < wanted.length; i += ANCHOR_BATCH) {
     const byAnchor = `(|${wanted.slice(i, i + ANCHOR_BATCH).map(anchorFilter).join('')})`;
-    for await (const entry of pagedSearch(client, source, query.scope, `(&${query.filter}${byAnchor})`, unique([...query.attributes, ...query.stamps, revision]), dialect, query.pageSize)) {
+    for await (const entry of pagedSearch(client, source, dialect, { ...query, filter: `(&${query.filter}${byAnchor})`, attributes: unique([...query.attributes, ...query.stamps, revision]) })) {
       const anchor = dialect.anchorOf(entry.values);
       // Read at a later revision than the first query saw (changed in between): remembered as read.
       if (anchor) revisions.set(anchor, revisionOf(entry.values));
@@ -322,31 +322,23 @@ async function membersOf(client: Client, source: Config['source'], dialect: Dire
   return memberDns;
 }
 
+/** One paged search of a poll. */
+interface PagedQuery {
+  scope: { baseDn: string; scope: 'sub' | 'one' | 'base' };
+  filter: string;
+  attributes: string[];
+  pageSize: number;
+}
+
 /**
  * A paged search on the poll's own connection, page by page. A poll's answers are small (the census is anchors
  * only), so the search thread a full read uses would cost more to start than it saves.
  */
-async function* pagedSearch(
-  client: Client,
-  source: Config['source'],
-  scope: { baseDn: string; scope: 'sub' | 'one' | 'base' },
-  filter: string,
-  attributes: string[],
-  dialect: DirectoryDialect,
-  pageSize: number,
-): AsyncGenerator<{ dn: string; values: RawValues }> {
-  for await (const entry of pagedEntries(client, source, scope, filter, attributes, dialect, pageSize)) yield { dn: entry.dn, values: valuesOf(entry) };
+async function* pagedSearch(client: Client, source: Config['source'], dialect: DirectoryDialect, query: PagedQuery): AsyncGenerator<{ dn: string; values: RawValues }> {
+  for await (const entry of pagedEntries(client, source, dialect, query)) yield { dn: entry.dn, values: valuesOf(entry) };
 }
 
-async function* pagedEntries(
-  client: Client,
-  source: Config['source'],
-  scope: { baseDn: string; scope: 'sub' | 'one' | 'base' },
-  filter: string,
-  attributes: string[],
-  dialect: DirectoryDialect,
-  pageSize: number,
-): AsyncGenerator<Entry> {
+async function* pagedEntries(client: Client, source: Config['source'], dialect: DirectoryDialect, { scope, filter, attributes, pageSize }: PagedQuery): AsyncGenerator<Entry> {
   try {
     const pages = client.searchPaginated(scope.baseDn, {
       scope: scope.scope,

@@ -10,22 +10,13 @@ import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaw
 import { keyFingerprint } from '../../src/scim/key-fingerprint.js';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox/server.js';
 import { writeConfig } from '../support/sync-env.js';
+import { waitFor } from '../support/wait-for.js';
 
 const SUFFIX = 'dc=example,dc=test';
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const FIRST_KEY = 'daemon-first-key-4hq8z';
 const SECOND_KEY = 'daemon-second-key-p0x7w';
 
-/** Polls until `check` returns a value, or fails after `ms`: every wait in this test is bounded. */
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // The daemon as admins run it: a real process on a two-second schedule against real slapd and the sandbox.
 describe('ldap-scim run (the daemon)', function () {

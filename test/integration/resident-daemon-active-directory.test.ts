@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import type { Config } from '../../src/config/load.js';
-import { resolveMapping } from '../../src/mapping/rules.js';
 import { Reconciler } from '../../src/sync/cycle.js';
-import { adDirectoryLdif, type AdDirectory } from '../support/ad-directory.js';
+import { activeDirectoryConfig, adDirectoryLdif, type AdDirectory } from '../support/ad-directory.js';
 import { startSambaDc, type SambaDc } from '../support/samba-dc.js';
 import { listAll, type ViewGroup, type ViewUser } from '../support/scim-view.js';
 import { startScim, writeConfig, type ScimUnderTest } from '../support/sync-env.js';
@@ -42,19 +41,7 @@ describe('the resident reconciler: polls on Active Directory (Samba AD DC)', fun
       pageSize: 500,
       sourceExtra: '  delta: { enabled: true, censusSeconds: 1 }\n',
     });
-    const base = load();
-    config = {
-      ...base,
-      source: {
-        ...base.source,
-        kind: 'activedirectory',
-        users: { baseDn: ad.peopleDn, scope: 'sub' },
-        groups: { baseDn: ad.groupsDn, scope: 'sub' },
-        usersFilter: '(&(objectCategory=person)(objectClass=user))',
-        groupsFilter: '(objectClass=group)',
-      },
-      mapping: resolveMapping('activedirectory', {}),
-    };
+    config = activeDirectoryConfig(load(), ad);
     reconciler = new Reconciler(config, { resident: true });
   });
   after(async () => {

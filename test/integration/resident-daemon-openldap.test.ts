@@ -12,6 +12,7 @@ import { startSandbox, type RunningSandbox } from '../../src/sandbox/server.js';
 import type { CycleReport } from '../../src/sync/report.js';
 import { cli } from '../support/cli-run.js';
 import { writeConfig } from '../support/sync-env.js';
+import { waitFor } from '../support/wait-for.js';
 
 const SUFFIX = 'dc=example,dc=test';
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
@@ -19,16 +20,6 @@ const TOKEN = 'resident-daemon-key-7fk2q';
 const dn = (n: number) => `uid=u${String(n).padStart(4, '0')},ou=people,${SUFFIX}`;
 const groupDn = (cn: string) => `cn=${cn},ou=groups,${SUFFIX}`;
 
-/** Polls until `check` returns a value, or fails after `ms`: every wait here is bounded. */
-async function waitFor<T>(what: string, ms: number, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // The resident daemon as admins run it (a real process, real slapd, the sandbox), polling every second with a
 // census every three and a schedule that never comes round during the test: whatever reaches the SCIM side after

@@ -7,7 +7,7 @@ import type { Config } from '../../src/config/load.js';
 import { filetime, formatObjectGuid } from '../../src/directory/dialects/active-directory.js';
 import { directoryMemoryFileFor, type DirectoryMemory } from '../../src/state/directory-memory.js';
 import { runCycle } from '../../src/sync/cycle.js';
-import { adDirectoryLdif, type AdDirectory } from '../support/ad-directory.js';
+import { activeDirectoryConfig, adDirectoryLdif, type AdDirectory } from '../support/ad-directory.js';
 import { startRangingProxy, type RangingProxy } from '../support/ranging-proxy.js';
 import { startSambaDc, type SambaDc } from '../support/samba-dc.js';
 import { listAll, type ViewGroup, type ViewUser } from '../support/scim-view.js';
@@ -30,20 +30,8 @@ describe('sync cycle: Active Directory (Samba AD DC) → sandbox', function () {
     proxy = await startRangingProxy({ target: dc.url });
     scim = await startScim('sandbox');
     const { load } = writeConfig({ ldapUrl: proxy.url, suffix: dc.baseDn, bindDn: dc.adminUpn, bindPassword: dc.adminPassword, scimUrl: scim.url, token: scim.token, pageSize: 500 });
-    const base = load();
-    config = {
-      ...base,
-      source: {
-        ...base.source,
-        kind: 'activedirectory',
-        users: { baseDn: ad.peopleDn, scope: 'sub' },
-        groups: { baseDn: ad.groupsDn, scope: 'sub' },
-        usersFilter: '(&(objectCategory=person)(objectClass=user))',
-        groupsFilter: '(objectClass=group)',
-      },
-      mapping: (await import('../../src/mapping/rules.js')).resolveMapping('activedirectory', {}),
-      target: { ...base.target, rateLimit: { requestsPerSecond: 400, concurrency: 8 } },
-    };
+    const ready = activeDirectoryConfig(load(), ad);
+    config = { ...ready, target: { ...ready.target, rateLimit: { requestsPerSecond: 400, concurrency: 8 } } };
   });
   after(async () => {
     await scim?.stop();

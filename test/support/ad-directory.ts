@@ -1,3 +1,5 @@
+import type { Config } from '../../src/config/load.js';
+import { resolveMapping } from '../../src/mapping/rules.js';
 // A deterministic Active Directory tree for the Samba DC tests: the same options give the same LDIF, byte for byte.
 // Entries are plain LDIF content records (no changetype) in dependency order, because Samba refuses a member that
 // does not exist yet: OUs, then users, then groups from the innermost nesting level outwards.
@@ -161,5 +163,21 @@ export function adDirectoryLdif(o: AdDirectoryOptions): AdDirectory {
     bigGroup,
     nesting: { top: groupDn('everyone'), middle: [engineering.dn, sales.dn, support.dn], leaves: [backend.dn, frontend.dn] },
     siteAdmins,
+  };
+}
+
+/** A config written by writeConfig (an OpenLDAP one), turned to this directory on a DC: its scopes, filters and mapping. */
+export function activeDirectoryConfig(base: Config, ad: AdDirectory): Config {
+  return {
+    ...base,
+    source: {
+      ...base.source,
+      kind: 'activedirectory',
+      users: { baseDn: ad.peopleDn, scope: 'sub' },
+      groups: { baseDn: ad.groupsDn, scope: 'sub' },
+      usersFilter: '(&(objectCategory=person)(objectClass=user))',
+      groupsFilter: '(objectClass=group)',
+    },
+    mapping: resolveMapping('activedirectory', {}),
   };
 }
