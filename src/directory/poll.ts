@@ -225,12 +225,14 @@ async function takeCensus(client: Client, source: Config['source'], dialect: Dir
   const attribute = dialect.anchorAttribute.toLowerCase();
   const anchors = async (scope: { baseDn: string; scope: 'sub' | 'one' | 'base' }, filter: string) => {
     const found = new Set<string>();
+    const one = new Map<string, (string | Buffer)[]>(); // the one value anchorOf reads, in a Map made once
     for await (const entry of pagedEntries(client, source, dialect, { scope, filter, attributes: [dialect.anchorAttribute], pageSize: source.pageSize })) {
       // The server spells the attribute's name as it likes: found without regard to case, as valuesOf would.
       for (const name in entry) {
         if (name.toLowerCase() !== attribute) continue;
         const value = entry[name];
-        const anchor = dialect.anchorOf(new Map([[attribute, Array.isArray(value) ? value : [value as string | Buffer]]]));
+        one.set(attribute, Array.isArray(value) ? value : [value as string | Buffer]);
+        const anchor = dialect.anchorOf(one);
         if (anchor) found.add(anchor);
       }
     }
