@@ -86,7 +86,7 @@ export class Daemon {
     }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections();
-    await this.reconciler.flushMemory().catch((e: Error) => log.warn(`the directory memory was not saved (${e.message}); the next start reads a little more`));
+    await this.reconciler.flushMemory().catch((e: Error) => log.warn(`the directory memory was not saved (${e.message}); the next delta read of sync starts further back`));
     this.reconciler.close();
     await this.lock?.release();
     log.info('stopped');

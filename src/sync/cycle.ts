@@ -180,9 +180,10 @@ export class Reconciler {
 
   /**
    * A poll's changes reach the memory file at most a census interval late (rewriting 150,000 remembered users takes
-   * about a second, too much for every poll that changed something). That is safe: a restart continues from the
-   * older cursor, which reads everything changed since again, and the snapshot's journal says what was applied.
-   * What cannot be read again is who left, so a cycle that removes anyone saves the memory before it writes.
+   * about a second, too much for every poll that changed something). That is safe: the daemon starts with a full
+   * read, and a `sync` continues from the older cursor, which reads everything changed since again; the snapshot's
+   * journal says what was applied. What cannot be read again is who left (a delta does not see it), so a cycle that
+   * removes anyone saves the memory before it writes.
    */
   async flushMemory(): Promise<void> {
     if (this.memoryUnsaved && this.view) await this.saveMemory(this.view.memory);
