@@ -715,14 +715,7 @@ async function syncOnce(configFile: string): Promise<{ ms: number; peakMb: numbe
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   let peakKb = 0;
-  const poll = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-      if (m) peakKb = Math.max(peakKb, Number(m[1]));
-    } catch {
-      // gone already
-    }
-  }, 50);
+  const poll = setInterval(() => (peakKb = Math.max(peakKb, memoryKb(child.pid!).hwm ?? 0)), 50);
   const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
   clearInterval(poll);
   const ms = performance.now() - t;

@@ -147,9 +147,8 @@ export class Daemon {
   /** The next poll, pollSeconds after the last cycle ended (not a fixed beat: a long cycle is never queued behind). */
   private schedulePoll(): void {
     clearTimeout(this.pollTimer);
-    const { enabled, pollSeconds } = this.config.source.delta;
-    if (this.stopping || !enabled || pollSeconds === 0) return;
-    this.pollTimer = setTimeout(() => this.tick('poll'), pollSeconds * 1000);
+    if (this.stopping || !this.polling(this.config)) return;
+    this.pollTimer = setTimeout(() => this.tick('poll'), this.config.source.delta.pollSeconds * 1000);
   }
 
   private polling(config: Config): boolean {

@@ -77,9 +77,9 @@ export function residentViewOf(read: DirectoryRead): ResidentView | undefined {
 
 export type PollOutcome =
   /** Nothing the mapping sees changed: the view's cursor moved on, nothing else. */
-  | { kind: 'quiet'; census: boolean }
+  | { kind: 'quiet' }
   /** The view changed (or a plan was asked for): `read` is the whole scope as the view now holds it. */
-  | { kind: 'changed'; census: boolean; read: DirectoryRead; changedUsers: number; changedGroups: number; goneUsers: string[]; goneGroups: number }
+  | { kind: 'changed'; read: DirectoryRead }
   /** A poll cannot tell: the caller reads the whole scope. */
   | { kind: 'full-read'; reason: string };
 
@@ -148,8 +148,8 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   if ('unavailable' in cursor) return { kind: 'full-read', reason: cursor.unavailable };
 
   // Compared before anything is changed: most polls end here.
-  const changedUsers = users.filter((u) => !u.anchor || !sameUser(view.memory.users[u.anchor], rememberedOf(rules, u)));
-  const changedGroups = groups.filter((g) => !sameGroup(view.groups.get(g.anchor), g));
+  const changedUsers = users.filter((u) => !u.anchor || !same(view.memory.users[u.anchor], rememberedOf(rules, u)));
+  const changedGroups = groups.filter((g) => !same(view.groups.get(g.anchor), g));
   const read = new Set(users.flatMap((u) => (u.anchor ? [u.anchor] : [])));
   const goneUsers = census ? Object.keys(view.memory.users).filter((a) => !census.users.has(a) && !read.has(a)) : [];
   const goneGroups = census ? [...view.groups.keys()].filter((a) => !census.groups.has(a)) : [];
@@ -169,7 +169,7 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   view.memory.cursor = cursor;
   if (dialect.revisionAttribute) view.revisions = revisions;
   if (!changedUsers.length && !changedGroups.length && !goneUsers.length && !goneGroups.length && !options.compose) {
-    return { kind: 'quiet', census: Boolean(census) };
+    return { kind: 'quiet' };
   }
 
   for (const anchor of goneUsers) delete view.memory.users[anchor];
@@ -189,15 +189,7 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   // The people gone join the last full read's leavers: the only ones a delta-style plan may deprovision.
   view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
   const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
-  return {
-    kind: 'changed',
-    census: Boolean(census),
-    read: { desired, counts, read: { kind: 'delta', since: last.position }, memory: view.memory, rememberedGroups: [...view.groups.values()] },
-    changedUsers: changedUsers.length,
-    changedGroups: changedGroups.length,
-    goneUsers,
-    goneGroups: goneGroups.length,
-  };
+  return { kind: 'changed', read: { desired, counts, read: { kind: 'delta', since: last.position }, memory: view.memory } };
 }
 
 function rememberedOf(rules: MappingRules, u: ReadUser): RememberedUser {
@@ -208,12 +200,8 @@ function rememberedOf(rules: MappingRules, u: ReadUser): RememberedUser {
 }
 
 // Both sides come from the same mapping code, so their keys are in the same order: JSON compares them exactly.
-function sameUser(a: RememberedUser | undefined, b: RememberedUser): boolean {
-  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
-}
-
-function sameGroup(a: RememberedGroup | undefined, b: RememberedGroup): boolean {
-  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+function same<T extends RememberedUser | RememberedGroup>(kept: T | undefined, read: T): boolean {
+  return kept !== undefined && JSON.stringify(kept) === JSON.stringify(read);
 }
 
 /**

@@ -253,7 +253,6 @@ export class Reconciler {
           this.lastKeyCheckAt = Date.now();
         }
         report.directory = { ...(this.lastDirectory ?? report.directory), read: read.quiet, userEntries: 0, groupEntries: 0 };
-        report.planMade = false;
         return finish('success', EXIT.ok);
       }
       snapshot = this.snapshot ?? (await Snapshot.open(config.state.path));
@@ -292,13 +291,10 @@ export class Reconciler {
   private async read(options: CycleOptions, report: CycleReport): Promise<DirectoryRead | { quiet: CycleReport['directory']['read'] }> {
     const config = this.config;
     const { delta } = config.source;
-    let forced = options.fullRead
-      ? (options.fullReadReason ?? 'asked for (--full-read)')
-      : !(await Snapshot.exists(config.state.path))
-        ? 'no state file yet'
-        : options.rebuildState
-          ? 'the snapshot is being rebuilt'
-          : undefined;
+    let forced = options.fullRead ? (options.fullReadReason ?? 'asked for (--full-read)') : undefined;
+    // A poll works from the snapshot it keeps: no look at the state file every two seconds.
+    if (!forced && !(options.poll && this.view) && !(await Snapshot.exists(config.state.path))) forced = 'no state file yet';
+    if (!forced && options.rebuildState) forced = 'the snapshot is being rebuilt';
     if (options.poll && this.view && !forced) {
       const now = Date.now();
       const census = censusDue(this.lastCensusAt, now, delta.censusSeconds);
