@@ -156,7 +156,7 @@ export function summaryLine(r: CycleReport): string {
   const idle = !r.planMade ? 'nothing planned' : planned ? `${planned} operations planned, none done` : 'nothing to change';
   const parts = [
     `cycle ${r.result} (exit ${r.exitCode}) in ${(r.durationMs / 1000).toFixed(1)} s`,
-    `${r.directory.read.kind} read of ${r.directory.userEntries} user entries`,
+    `${r.directory.read.poll ? `poll${r.directory.read.census ? ' with census' : ''}` : `${r.directory.read.kind} read`} of ${r.directory.userEntries} user entries`,
     done.length ? done.join(', ') : idle,
     ...(r.failures.length ? [`${r.failures.length} failed`] : []),
     ...(r.skipped.length ? [`${r.skipped.length} entries skipped`] : []),
