@@ -116,8 +116,10 @@ describe('the resident daemon: polls on OpenLDAP', function () {
 
   it('a title edit reaches the SCIM side through a poll that reads only what changed', async () => {
     await slapd.modify(`dn: ${dn(10)}\nchangetype: modify\nreplace: title\ntitle: Polled Title\n`);
+    const before = reports().length;
     await waitFor('the new title on the SCIM side', 15_000, () => (scimUser(10)?.title === 'Polled Title' ? true : undefined));
-    const last = reports().at(-1)!;
+    // The report is archived after the call it reports: waited for, not assumed.
+    const last = await waitFor('the cycle report', 10_000, () => (reports().length > before ? reports().at(-1) : undefined));
     expect(last.directory.read.poll).to.equal('changed');
     expect(last.directory.read.kind).to.equal('delta');
     expect(last.directory.userEntries, 'the edited entry, and at most the overlap').to.be.within(1, 3);
@@ -129,17 +131,20 @@ describe('the resident daemon: polls on OpenLDAP', function () {
     // u0009 is in sales only (9 % 3 = 0); platform is nested in engineering, which is nested in everyone.
     const id = scimUser(9)!.id;
     expect(scimGroup('engineering')!.members?.map((m) => m.value)).to.not.include(id);
+    const before = reports().length;
     await slapd.modify(`dn: ${groupDn('platform')}\nchangetype: modify\nadd: member\nmember: ${dn(9)}\n`);
     await waitFor('u0009 in engineering through platform', 15_000, () => (scimGroup('engineering')?.members?.some((m) => m.value === id) ? true : undefined));
     expect(scimGroup('platform')!.members!.some((m) => m.value === id)).to.equal(true);
-    expect(reports().at(-1)!.directory.read).to.include({ kind: 'delta', poll: 'changed' });
+    const last = await waitFor('the cycle report', 10_000, () => (reports().length > before ? reports().at(-1) : undefined));
+    expect(last.directory.read).to.include({ kind: 'delta', poll: 'changed' });
   });
 
   it('a deletion and a move out of scope are deprovisioned by the census, long before the next full read', async () => {
     const before = reports().length;
     await slapd.modify(`dn: ${dn(20)}\nchangetype: delete\n\ndn: ${dn(21)}\nchangetype: modrdn\nnewrdn: uid=u0021\ndeleteoldrdn: 1\nnewsuperior: ou=former,${SUFFIX}\n`);
     await waitFor('both deactivated', 20_000, () => (scimUser(20)?.active === false && scimUser(21)?.active === false ? true : undefined));
-    const since = reports().slice(before);
+    const censusFound = (list: CycleReport[]) => list.some((r) => r.directory.read.census && r.done.deactivateUser);
+    const since = await waitFor('the cycle report', 10_000, () => (censusFound(reports().slice(before)) ? reports().slice(before) : undefined)).catch(() => reports().slice(before));
     expect(since.every((r) => r.directory.read.kind === 'delta'), 'no full read ran').to.equal(true);
     expect(since.some((r) => r.directory.read.census && r.done.deactivateUser), 'a census found them').to.equal(true);
     expect(sandbox.users().filter((u) => u.active === false).map((u) => u.userName).sort()).to.deep.equal([mails.get(20), mails.get(21)].sort());
