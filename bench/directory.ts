@@ -1,6 +1,6 @@
 import { suffixEntryLdif } from '../src/demo/sample-directory.js';
 import { seededRandom } from '../src/seeded-random.js';
-import { formatGeneralizedTime } from '../src/directory/change-tracking.js';
+import { ldifStamps } from '../src/directory/change-tracking.js';
 
 // The benchmark's directory: deterministic (same options, same LDIF), shaped like a large company's. Every user
 // has the attributes the default mapping reads; each is in a few groups; some groups nest others; one group is
@@ -61,7 +61,7 @@ export function benchDirectory(o: BenchDirectoryOptions): BenchDirectory {
 
   const yearMs = 365 * 86_400_000;
   const stamp = (i: number, of: number) =>
-    o.establishedBefore ? [`modifyTimestamp: ${formatGeneralizedTime(o.establishedBefore.getTime() - yearMs + Math.floor((i * yearMs) / (of + 1)))}`] : [];
+    o.establishedBefore ? [ldifStamps(o.establishedBefore.getTime() - yearMs + Math.floor((i * yearMs) / (of + 1)))] : [];
   for (let n = 1; n <= o.users; n++) {
     const given = `Given${n % 997}`;
     const sn = `Family${n}`;

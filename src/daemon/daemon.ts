@@ -182,7 +182,7 @@ export class Daemon {
     // A poll that found nothing is the daemon at rest: no line, no report file, no change of readiness (a cycle
     // held by a guard stays held, and not ready, until a plan says otherwise).
     if (report.directory.read.poll === 'quiet' && report.exitCode === EXIT.ok && !keyWarning) {
-      this.metrics.poll();
+      this.metrics.poll(report);
       this.schedulePoll();
       return;
     }

@@ -47,6 +47,11 @@ export class DaemonMetrics {
     help: 'Polls of the directory that found nothing to do (they are not counted as cycles)',
     registers: [this.registry],
   });
+  private readonly pollReturned = new Counter({
+    name: 'ldap_scim_poll_entries_returned_total',
+    help: "Entries the polls' change queries returned (a directory at rest returns none)",
+    registers: [this.registry],
+  });
   private readonly lastSuccess = new Gauge({ name: 'ldap_scim_last_success_timestamp_seconds', help: 'When the last cycle succeeded (Unix time)', registers: [this.registry] });
   private readonly operations = new Counter({ name: 'ldap_scim_operations_total', help: 'SCIM operations confirmed, by kind', labelNames: ['kind'], registers: [this.registry] });
   private readonly failures = new Counter({ name: 'ldap_scim_operation_failures_total', help: 'SCIM operations that failed, by kind', labelNames: ['kind'], registers: [this.registry] });
@@ -95,6 +100,7 @@ export class DaemonMetrics {
       this.requests.inc({ method, status }, n);
     }
     this.rateLimited.inc(report.calls.rateLimited);
+    this.pollReturned.inc(report.directory.read.returned ?? 0);
     if (report.planMade) {
       this.skipped.set(report.skipped.length);
       this.users.set(report.directory.usersInScope);
@@ -103,8 +109,9 @@ export class DaemonMetrics {
     }
   }
 
-  poll(): void {
+  poll(report: CycleReport): void {
     this.quietPolls.inc();
+    this.pollReturned.inc(report.directory.read.returned ?? 0);
   }
 
   tickSkipped(): void {

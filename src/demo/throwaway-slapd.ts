@@ -20,6 +20,11 @@ export interface ThrowawaySlapdOptions {
   ldif?: string;
   /** Load the memberof overlay, so entries added or modified while running get memberOf. */
   memberOf?: boolean;
+  /**
+   * Load the refint overlay for member and uniqueMember, as sites do to keep group members right across renames: a
+   * rename rewrites the groups' member values without moving their modifyTimestamp or entryCSN.
+   */
+  refint?: boolean;
   /** Also listen on ldaps:// with a fresh CA; StartTLS works on the plain port too. */
   tls?: boolean;
   /** Extra global slapd.conf lines (before the database), e.g. `sizelimit 10` for tests of partial reads. */
@@ -73,7 +78,7 @@ export async function startThrowawaySlapd(o: ThrowawaySlapdOptions = {}): Promis
     mkdirSync(dbDir);
     const tls = o.tls ? await makeCertificates(dir) : undefined;
     const confFile = path.join(dir, 'slapd.conf');
-    writeFileSync(confFile, slapdConf({ suffix, rootDn, rootPassword, dbDir, dir, memberOf: !!o.memberOf, tls, globalConfig: o.globalConfig ?? [] }));
+    writeFileSync(confFile, slapdConf({ suffix, rootDn, rootPassword, dbDir, dir, memberOf: !!o.memberOf, refint: !!o.refint, tls, globalConfig: o.globalConfig ?? [] }));
     if (o.ldif) {
       const ldifFile = path.join(dir, 'initial.ldif');
       writeFileSync(ldifFile, o.ldif);
@@ -173,6 +178,7 @@ function slapdConf(c: {
   dbDir: string;
   dir: string;
   memberOf: boolean;
+  refint: boolean;
   tls?: Certificates;
   globalConfig: string[];
 }): string {
@@ -185,6 +191,7 @@ function slapdConf(c: {
   if (moduleDir) {
     lines.push(`modulepath ${moduleDir}`, 'moduleload back_mdb');
     if (c.memberOf) lines.push('moduleload memberof');
+    if (c.refint) lines.push('moduleload refint');
   }
   if (c.tls) {
     lines.push(`TLSCACertificateFile ${c.tls.caFile}`, `TLSCertificateFile ${c.tls.certFile}`, `TLSCertificateKeyFile ${c.tls.keyFile}`);
@@ -206,6 +213,7 @@ function slapdConf(c: {
     'index modifyTimestamp,entryCSN eq',
   );
   if (c.memberOf) lines.push('overlay memberof', 'memberof-refint TRUE');
+  if (c.refint) lines.push('overlay refint', 'refint_attributes member uniqueMember');
   return lines.join('\n') + '\n';
 }
 

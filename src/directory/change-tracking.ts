@@ -11,6 +11,13 @@ export interface ChangeCursor {
   position: string;
   /** This machine's clock when the read began. */
   readAt: string;
+  /**
+   * OpenLDAP's entryCSN cursor: where the next query starts while `position` is not yet known to be final (see
+   * entryCsnTracking). Absent: the next query starts just after `position`.
+   */
+  from?: string;
+  /** This machine's clock when the read that set `from` ended. */
+  endedAt?: string;
 }
 
 /** One read's side of change tracking, set up before the user search. */
@@ -27,7 +34,10 @@ export interface ChangeRead {
   cannotContinue?(previous: ChangeCursor): string | undefined;
   /** Every user entry read passes here. */
   see(values: RawEntryValues): void;
-  /** After a complete read: the cursor to store, or why none can be given. */
+  /**
+   * After a complete read: the cursor to store, or why none can be given. `previous` is the cursor a delta read
+   * started from; undefined after a full read.
+   */
   finish(previous: ChangeCursor | undefined): ChangeCursor | { unavailable: string };
 }
 
@@ -86,37 +96,94 @@ export function formatGeneralizedTime(ms: number): string {
   return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/[-:T]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** An OpenLDAP change sequence number, e.g. `20261208012621.510161Z#000000#000#000000`. */
+const CSN = /^(\d{14})\.(\d{6})Z#[0-9a-f]{6}#[0-9a-f]{3}#[0-9a-f]{6}$/i;
+
+/** A CSN's time as epoch microseconds; undefined when the value is not a CSN. */
+export function csnMicros(csn: string): number | undefined {
+  const m = CSN.exec(csn);
+  if (!m) return undefined;
+  const ms = parseGeneralizedTime(`${m[1]}Z`);
+  return ms === undefined ? undefined : ms * 1000 + Number(m[2]);
+}
+
+/** The lowest CSN of a moment (epoch microseconds): every change made at or after it compares at or above it. */
+export function csnAt(micros: number): string {
+  const whole = Math.floor(micros / 1_000_000) * 1000;
+  const fraction = String(Math.floor(micros) - whole * 1000).padStart(6, '0');
+  return `${formatGeneralizedTime(whole).slice(0, -1)}.${fraction}Z#000000#000#000000`;
+}
+
 /**
- * OpenLDAP has no change counter, only modifyTimestamp, set by the server's clock. The cursor is taken from the
- * newest timestamp read, so a skew between the two clocks does not matter: that change was made before the read
- * ended, so the read began at most the read's duration before it, and every change made during or after the read
- * carries a timestamp at or after (newest − duration). Entries changed in that overlap are read twice, which is
- * harmless. The cursor is also kept at or before this machine's clock when the read began: taking the earlier of
- * two points is always safe, and one entry stamped in the future (an import, a clock that ran fast) would
- * otherwise carry the cursor past every real change to come.
+ * How long an OpenLDAP write may sit between taking its CSN and committing, in CSN time (seconds, generously): a
+ * write that took its CSN before the newest one seen may still commit after a read, and must be in the next one.
  */
-export function modifyTimestampTracking(server: string, now: () => number = Date.now): ChangeRead {
+export const CSN_IN_FLIGHT_MS = 5_000;
+/** How long after a read its newest CSN counts as final, on this machine's clock: writes in flight then are done. */
+export const CSN_SETTLE_MS = 1_000;
+/** A CSN this far ahead of this machine's clock is an entry stamped in the future: it is read, but never moves the cursor. */
+export const CSN_FUTURE_MS = 10 * 60_000;
+
+/**
+ * OpenLDAP's exact cursor: entryCSN, unique per change and ordered (csnOrderingMatch; it is what syncrepl resumes
+ * from). The position is the newest CSN read. The next query starts just after it once it is final, so a directory
+ * at rest, however it was loaded, returns nothing to a poll. Until then it starts earlier:
+ * - after a full read, the read's duration plus CSN_IN_FLIGHT_MS before the newest CSN: a change made during the
+ *   read to an entry already read carries a CSN at least that late (the newest one was made before the read ended,
+ *   so the read began at most its duration before it);
+ * - after a read that found a newer CSN, CSN_IN_FLIGHT_MS before it: a write that took an older CSN and commits
+ *   later still falls in the next query.
+ * A position becomes final when a read that started at or before `position − CSN_IN_FLIGHT_MS` began at least
+ * CSN_SETTLE_MS after the read that set it ended and found nothing newer: every write in flight then has committed
+ * and been seen. Clock skew between this machine and the server does not matter: only this machine's clock measures
+ * durations, and only the server's CSNs are compared. After a bulk load (slapadd stamps every entry within seconds)
+ * the first poll after the daemon's full read returns the load's last seconds once (anchors and CSNs only), and
+ * no poll after it does.
+ */
+export function entryCsnTracking(server: string, now: () => number = Date.now): ChangeRead {
   const started = now();
-  let newest: number | undefined;
+  let newest: string | undefined;
+  let newestMicros = -Infinity;
   let unreadable = 0;
+  const futureFrom = (started + CSN_FUTURE_MS) * 1000;
   return {
     server,
-    attributes: ['modifyTimestamp'],
-    changedSince: (previous) => `(modifyTimestamp>=${previous.position})`,
+    attributes: ['entryCSN'],
+    changedSince: (previous) => (previous.from ? `(entryCSN>=${previous.from})` : `(&(entryCSN>=${previous.position})(!(entryCSN=${previous.position})))`),
+    cannotContinue: (previous) => (csnMicros(previous.position) === undefined ? 'the change cursor was kept by an older ldap-scim (modifyTimestamp); it moves to entryCSN' : undefined),
     see(values) {
-      const raw = values.get('modifytimestamp')?.[0];
-      const at = raw === undefined ? undefined : parseGeneralizedTime(String(raw));
-      if (at === undefined) unreadable++;
-      else if (newest === undefined || at > newest) newest = at;
+      const raw = values.get('entrycsn')?.[0];
+      const micros = raw === undefined ? undefined : csnMicros(String(raw));
+      if (micros === undefined) unreadable++;
+      else if (micros > newestMicros && micros < futureFrom) {
+        newestMicros = micros;
+        newest = String(raw);
+      }
     },
     finish(previous) {
-      if (unreadable) return { unavailable: `user entries without modifyTimestamp: ${unreadable} (is lastmod off?)` };
-      const last = previous ? parseGeneralizedTime(previous.position) : undefined;
-      // A second of margin each way: timestamps are whole seconds.
-      const fromThisRead = newest === undefined ? undefined : Math.min(newest - (now() - started) - 2000, started);
-      const position = Math.max(last ?? -Infinity, fromThisRead ?? -Infinity);
-      if (!Number.isFinite(position)) return { unavailable: 'no user entry was read, so there is no point to continue from' };
-      return { server, position: formatGeneralizedTime(position), readAt: new Date(started).toISOString() };
+      if (unreadable) return { unavailable: `entries without an entryCSN: ${unreadable} (is lastmod off?)` };
+      const ended = now();
+      const base = { server, readAt: new Date(started).toISOString() };
+      const unsettled = (position: string, from: number) => ({ ...base, position, from: csnAt(from), endedAt: new Date(ended).toISOString() });
+      if (!previous) {
+        if (newest === undefined) return { unavailable: 'no entry was read, so there is no point to continue from' };
+        return unsettled(newest, newestMicros - (ended - started + CSN_IN_FLIGHT_MS) * 1000);
+      }
+      const previousMicros = csnMicros(previous.position)!;
+      if (newest !== undefined && newestMicros > previousMicros) return unsettled(newest, newestMicros - CSN_IN_FLIGHT_MS * 1000);
+      if (!previous.from) return { ...base, position: previous.position };
+      const coveredInFlight = csnMicros(previous.from)! <= previousMicros - CSN_IN_FLIGHT_MS * 1000;
+      const settled = previous.endedAt !== undefined && started - Date.parse(previous.endedAt) >= CSN_SETTLE_MS;
+      if (coveredInFlight && settled) return { ...base, position: previous.position };
+      return { ...previous, readAt: base.readAt };
     },
   };
+}
+
+/**
+ * The LDIF lines that date an entry for slapadd (test and benchmark directories that grew over time): without them
+ * slapadd stamps every entry with the moment of the load.
+ */
+export function ldifStamps(ms: number): string {
+  return `modifyTimestamp: ${formatGeneralizedTime(ms)}\nentryCSN: ${csnAt(ms * 1000)}`;
 }

@@ -4,6 +4,7 @@ import { DesiredStateBuilder, mapGroup, mapUser, type FieldWarning, type Remembe
 import type { MappingRules } from '../mapping/rules.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { chooseRead } from './change-tracking.js';
+import { followRenames } from './follow-renames.js';
 import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
 import { dialectFor, type DirectoryDialect } from './dialect.js';
 import { valuesOf, type RawValues } from './entry-values.js';
@@ -72,12 +73,12 @@ export class PollConnection {
 
 export function residentViewOf(read: DirectoryRead): ResidentView | undefined {
   if (!read.memory || !read.rememberedGroups) return undefined;
-  return { memory: read.memory, groups: new Map(read.rememberedGroups.map((g) => [g.anchor, g])) };
+  return { memory: read.memory, groups: new Map(read.rememberedGroups.map((g) => [g.anchor, g])), ...(read.revisions ? { revisions: read.revisions } : {}) };
 }
 
 export type PollOutcome =
   /** Nothing the mapping sees changed: the view's cursor moved on, nothing else. */
-  | { kind: 'quiet' }
+  | { kind: 'quiet'; returned: number }
   /** The view changed (or a plan was asked for): `read` is the whole scope as the view now holds it. */
   | { kind: 'changed'; read: DirectoryRead }
   /** A poll cannot tell: the caller reads the whole scope. */
@@ -127,8 +128,14 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
 
   const since = change.changedSince(last);
   const revisions = { users: new Map<string, string>(), groups: new Map<string, string>() };
+  // What the change queries returned, read in full or not: a directory at rest returns nothing.
+  let returned = 0;
+  const see = (values: RawValues) => {
+    returned++;
+    change.see(values);
+  };
   const changed = (kind: 'users' | 'groups', scope: { baseDn: string; scope: 'sub' | 'one' | 'base' }, filter: string, attributes: string[], pageSize: number) =>
-    changedEntries(client, source, dialect, { scope, filter: `(&${filter}${since})`, attributes, stamps: change.attributes, pageSize, see: (v) => change.see(v) }, view.revisions?.[kind], revisions[kind]);
+    changedEntries(client, source, dialect, { scope, filter: `(&${filter}${since})`, attributes, stamps: change.attributes, pageSize, see }, view.revisions?.[kind], revisions[kind]);
   const users: ReadUser[] = [];
   const userAttributes = [...rules.userAttributes, dialect.anchorAttribute, ...dialect.userStatusAttributes];
   for await (const { dn, values } of changed('users', source.users, source.usersFilter, userAttributes, source.pageSize)) {
@@ -150,6 +157,18 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   // Compared before anything is changed: most polls end here.
   const changedUsers = users.filter((u) => !u.anchor || !same(view.memory.users[u.anchor], rememberedOf(rules, u)));
   const changedGroups = groups.filter((g) => !same(view.groups.get(g.anchor), g));
+  // A rename or a move keeps the person in their groups: the directory rewrote the member values without a stamp.
+  const renamed = new Map<string, string>();
+  for (const u of users) {
+    const kept = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
+    if (kept && kept.dn !== u.dn) renamed.set(kept.dn, u.dn);
+  }
+  for (const g of groups) {
+    const kept = view.groups.get(g.anchor);
+    if (kept && kept.dn !== g.dn) renamed.set(kept.dn, g.dn);
+  }
+  const readGroups = new Set(groups.map((g) => g.anchor));
+  changedGroups.push(...followRenames([...view.groups.values()].filter((g) => !readGroups.has(g.anchor)), renamed));
   const read = new Set(users.flatMap((u) => (u.anchor ? [u.anchor] : [])));
   const goneUsers = census ? Object.keys(view.memory.users).filter((a) => !census.users.has(a) && !read.has(a)) : [];
   const goneGroups = census ? [...view.groups.keys()].filter((a) => !census.groups.has(a)) : [];
@@ -169,7 +188,7 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   view.memory.cursor = cursor;
   if (dialect.revisionAttribute) view.revisions = revisions;
   if (!changedUsers.length && !changedGroups.length && !goneUsers.length && !goneGroups.length && !options.compose) {
-    return { kind: 'quiet' };
+    return { kind: 'quiet', returned };
   }
 
   for (const anchor of goneUsers) delete view.memory.users[anchor];
@@ -189,7 +208,7 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   // The people gone join the last full read's leavers: the only ones a delta-style plan may deprovision.
   view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
   const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
-  return { kind: 'changed', read: { desired, counts, read: { kind: 'delta', since: last.position }, memory: view.memory } };
+  return { kind: 'changed', read: { desired, counts, read: { kind: 'delta', since: last.position, returned }, memory: view.memory } };
 }
 
 function rememberedOf(rules: MappingRules, u: ReadUser): RememberedUser {

@@ -37,6 +37,8 @@ export interface ReadKind {
   /** A resident daemon's poll: whether it found anything to plan, and whether it took the census of anchors. */
   poll?: 'quiet' | 'changed';
   census?: boolean;
+  /** A poll: the entries its change queries returned (a directory at rest returns none). */
+  returned?: number;
 }
 
 export interface DirectoryRead {
@@ -49,6 +51,11 @@ export interface DirectoryRead {
   deltaUnavailable?: string;
   /** With delta reads on: every group entry as mapped, for a resident daemon's polls to carry over. */
   rememberedGroups?: RememberedGroup[];
+  /**
+   * With a revision attribute (OpenLDAP's entryCSN): the revision of each entry the next poll's query may return
+   * again (those at or after the cursor's `from`), by anchor, so that the poll reads none of them in full.
+   */
+  revisions?: { users: Map<string, string>; groups: Map<string, string> };
 }
 
 /**
@@ -74,6 +81,13 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
   const builder = new DesiredStateBuilder(rules, { remember: Boolean(delta?.enabled), refusedGroupNames: config.target.refusedGroupNames ?? [] });
   const counts: ReadCounts = { userEntries: 0, groupEntries: 0, pages: 0, unseenUserAttributes: [] };
   const seen = new Set<string>();
+  const revisionName = delta?.enabled ? dialect.revisionAttribute?.toLowerCase() : undefined;
+  const revisions = { users: new Map<string, string>(), groups: new Map<string, string>() };
+  const noteRevision = (kind: 'users' | 'groups', values: RawValues) => {
+    const anchor = revisionName && dialect.anchorOf(values);
+    const revision = anchor && values.get(revisionName)?.[0];
+    if (anchor && revision !== undefined) revisions[kind].set(anchor, String(revision));
+  };
   const client = await openDirectory(source);
   // Started now, so that its start-up overlaps with the checks below; it binds on its own connection.
   const thread = new SearchThread(source);
@@ -119,6 +133,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
       // ldapts lists every requested attribute, with [] where the entry has none.
       for (const [name, list] of values) if (list.length) seen.add(name);
       change?.see(values);
+      noteRevision('users', values);
       builder.addUser(entry.dn, dialect.anchorOf(values), textValues(values, dialect), dialect.isActive(values));
     }
     if (since && delta?.memory) {
@@ -135,6 +150,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
         progress.add();
         const { values } = entry;
         change?.see(values);
+        noteRevision('groups', values);
         const memberDns: string[] = [];
         const next: { attribute: string; from: number }[] = [];
         for (const attribute of dialect.memberAttributes) {
@@ -169,6 +185,7 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
           ...(since && delta.memory?.leavers ? { leavers: delta.memory.leavers } : {}),
         };
         result.rememberedGroups = builder.rememberedGroups();
+        if (revisionName && cursor.from) result.revisions = revisionsFrom(revisions, cursor.from);
       }
     }
   } finally {
@@ -178,6 +195,15 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
   // Only a full read shows which attributes no entry in scope has; a delta sees a handful of entries.
   if (counts.userEntries > 0 && result.read.kind === 'full') counts.unseenUserAttributes = rules.userAttributes.filter((a) => !seen.has(a));
   return { desired: builder.finish(), counts, ...result };
+}
+
+/** The revisions at or after `from` (CSNs compare as text): what the next query may return again. */
+function revisionsFrom(all: { users: Map<string, string>; groups: Map<string, string> }, from: string) {
+  const keep = (map: Map<string, string>) => {
+    for (const [anchor, revision] of map) if (revision < from) map.delete(anchor);
+    return map;
+  };
+  return { users: keep(all.users), groups: keep(all.groups) };
 }
 
 const CONTAINERS = '(|(objectClass=organizationalUnit)(objectClass=container)(objectClass=organization)(objectClass=domain))';

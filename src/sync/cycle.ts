@@ -307,7 +307,7 @@ export class Reconciler {
         this.lastCensusAt = now;
         await this.flushMemory();
       }
-      if (polled.kind === 'quiet') return { quiet: { kind: 'delta', since: this.view.memory.cursor.position, poll: 'quiet', census } };
+      if (polled.kind === 'quiet') return { quiet: { kind: 'delta', since: this.view.memory.cursor.position, poll: 'quiet', census, returned: polled.returned } };
       if (polled.kind === 'changed') {
         const { read } = polled;
         read.read.poll = 'changed';

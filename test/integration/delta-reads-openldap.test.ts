@@ -4,7 +4,7 @@ import { Client } from 'ldapts';
 import type { Config } from '../../src/config/load.js';
 import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
-import { formatGeneralizedTime } from '../../src/directory/change-tracking.js';
+import { ldifStamps } from '../../src/directory/change-tracking.js';
 import { directoryMemoryFileFor } from '../../src/state/directory-memory.js';
 import { runCheck } from '../../src/sync/check.js';
 import { runCycle } from '../../src/sync/cycle.js';
@@ -17,7 +17,7 @@ const dn = (n: number) => `uid=u${String(n).padStart(4, '0')},ou=people,${SUFFIX
 // Delta reads on a real slapd, by modifyTimestamp. The sample is loaded with timestamps a minute apart in 2025: a
 // delta then returns what the test changes plus the newest entry of the last read (the cursor's overlap), where a
 // load seconds before the first read would put every entry inside the overlap.
-describe('delta reads: OpenLDAP (modifyTimestamp)', function () {
+describe('delta reads: OpenLDAP (entryCSN)', function () {
   this.timeout(120_000);
   let slapd: ThrowawaySlapd;
   let scim: ScimUnderTest;
@@ -26,7 +26,7 @@ describe('delta reads: OpenLDAP (modifyTimestamp)', function () {
   before(async () => {
     const { ldif } = sampleDirectoryLdif({ suffix: SUFFIX, users: 200 });
     let minute = 0;
-    const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\nmodifyTimestamp: ${formatGeneralizedTime(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
+    const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\n${ldifStamps(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
     slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: dated });
     scim = await startScim('sandbox');
     config = writeConfig({

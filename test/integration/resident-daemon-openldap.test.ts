@@ -7,7 +7,7 @@ import { Client } from 'ldapts';
 import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { freePort } from '../../src/demo/free-port.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
-import { formatGeneralizedTime } from '../../src/directory/change-tracking.js';
+import { ldifStamps } from '../../src/directory/change-tracking.js';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox/server.js';
 import type { CycleReport } from '../../src/sync/report.js';
 import { cli } from '../support/cli-run.js';
@@ -66,7 +66,7 @@ describe('the resident daemon: polls on OpenLDAP', function () {
     // Loaded with timestamps a minute apart in 2025, so that a poll's overlap holds a change or two, not everyone.
     const { ldif } = sampleDirectoryLdif({ suffix: SUFFIX, users: 60 });
     let minute = 0;
-    const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\nmodifyTimestamp: ${formatGeneralizedTime(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
+    const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\n${ldifStamps(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
     slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: `${dated}\ndn: ou=former,${SUFFIX}\nobjectClass: organizationalUnit\nou: former\n` });
     sandbox = await startSandbox({ token: TOKEN });
     port = await freePort();

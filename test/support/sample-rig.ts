@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import type { Config } from '../../src/config/load.js';
 import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
-import { formatGeneralizedTime } from '../../src/directory/change-tracking.js';
+import { ldifStamps } from '../../src/directory/change-tracking.js';
 import type { SandboxOptions } from '../../src/sandbox/server.js';
 import { startScim, writeConfig, type ScimUnderTest } from './sync-env.js';
 
@@ -35,7 +35,7 @@ export async function rig(users: number, extra = '', sourceExtra = '', sandbox: 
   // Entries dated a minute apart in 2025, as a directory in use is: loaded seconds before the first read, every
   // entry (the OUs too) would be new to it, and a delta read would fall back to a full one.
   let minute = 0;
-  const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\nmodifyTimestamp: ${formatGeneralizedTime(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
+  const dated = ldif.replace(/^dn: .+$/gm, (line) => `${line}\n${ldifStamps(Date.UTC(2025, 0, 1) + 60_000 * minute++)}`);
   const slapd = await startThrowawaySlapd({ suffix: SUFFIX, ldif: dated });
   const scim = await startScim('sandbox', sandbox);
   const written = writeConfig({ ldapUrl: slapd.url, suffix: SUFFIX, bindDn: slapd.rootDn, bindPassword: slapd.rootPassword, scimUrl: scim.url, token: scim.token, extra, sourceExtra, targetExtra });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { chooseRead, formatGeneralizedTime, modifyTimestampTracking, parseGeneralizedTime, type ChangeHistory } from '../../src/directory/change-tracking.js';
+import { chooseRead, csnAt, csnMicros, CSN_IN_FLIGHT_MS, entryCsnTracking, formatGeneralizedTime, parseGeneralizedTime, type ChangeCursor, type ChangeHistory } from '../../src/directory/change-tracking.js';
 import { accountExpired, filetime } from '../../src/directory/dialects/active-directory.js';
 import { DesiredStateBuilder } from '../../src/mapping/desired-state.js';
 import { resolveMapping } from '../../src/mapping/rules.js';
@@ -44,7 +44,7 @@ describe('delta reads', () => {
     });
   });
 
-  describe('the OpenLDAP cursor (modifyTimestamp)', () => {
+  describe('GeneralizedTime', () => {
     it('reads and writes GeneralizedTime', () => {
       const ms = parseGeneralizedTime('20261123103005Z')!;
       expect(new Date(ms).toISOString()).to.equal('2026-11-23T10:30:05.000Z');
@@ -52,35 +52,73 @@ describe('delta reads', () => {
       expect(parseGeneralizedTime('20261123103005.123Z')).to.equal(ms);
       expect(parseGeneralizedTime('yesterday')).to.equal(undefined);
     });
+  });
 
-    it('starts the next delta the read\'s duration (plus margin) before the newest change seen, whatever this clock says', () => {
-      let clock = Date.parse('2030-01-01T00:00:00Z'); // far from the server's clock: it must not matter
-      const tracking = modifyTimestampTracking('ldap://dir', () => clock);
-      tracking.see(values({ modifyTimestamp: '20261123100000Z' }));
-      tracking.see(values({ modifyTimestamp: '20261123103000Z' }));
+  describe('the OpenLDAP cursor (entryCSN)', () => {
+    const csn = (time: string, fraction = '000000') => `${time}.${fraction}Z#000000#000#000000`;
+    const at = (iso: string) => Date.parse(iso);
+
+    it('reads and writes CSNs, whose text order is their time order', () => {
+      const micros = csnMicros(csn('20261123103005', '000123'))!;
+      expect(micros).to.equal(at('2026-11-23T10:30:05Z') * 1000 + 123);
+      expect(csnAt(micros)).to.equal(csn('20261123103005', '000123'));
+      expect(csnMicros('20261123103005Z')).to.equal(undefined);
+      expect(csn('20261123103005', '000123') < csn('20261123103005', '000124')).to.equal(true);
+    });
+
+    it('after a full read, starts the next query the read\'s duration plus the in-flight margin before the newest CSN, whatever this clock says', () => {
+      let clock = at('2030-01-01T00:00:00Z'); // far from the server's clock: it must not matter
+      const tracking = entryCsnTracking('ldap://dir', () => clock);
+      tracking.see(values({ entryCSN: csn('20261123100000') }));
+      tracking.see(values({ entryCSN: csn('20261123103000') }));
       clock += 10_000; // the read took 10 s
-      const cursor = tracking.finish(undefined);
-      expect(cursor).to.deep.include({ server: 'ldap://dir', position: '20261123102948Z' });
-      expect(tracking.changedSince(cursor as never)).to.equal('(modifyTimestamp>=20261123102948Z)');
+      const cursor = tracking.finish(undefined) as ChangeCursor;
+      expect(cursor).to.deep.include({ server: 'ldap://dir', position: csn('20261123103000'), from: csnAt((at('2026-11-23T10:30:00Z') - 10_000 - CSN_IN_FLIGHT_MS) * 1000) });
+      expect(tracking.changedSince(cursor)).to.equal(`(entryCSN>=${cursor.from})`);
     });
 
-    it('keeps the cursor at or before this machine\'s clock, so one entry stamped in the future cannot hide later changes', () => {
-      const tracking = modifyTimestampTracking('ldap://dir', () => Date.parse('2026-11-23T10:00:00Z'));
-      tracking.see(values({ modifyTimestamp: '20261123095000Z' }));
-      tracking.see(values({ modifyTimestamp: '20350101000000Z' }));
-      expect(tracking.finish(undefined)).to.deep.include({ position: '20261123100000Z' });
+    it('resumes exactly after the newest CSN once a later read found nothing newer: a directory at rest returns nothing', () => {
+      let clock = at('2026-11-23T10:31:00Z');
+      const full = entryCsnTracking('ldap://dir', () => clock);
+      full.see(values({ entryCSN: csn('20261123103000') }));
+      const afterFull = full.finish(undefined) as ChangeCursor;
+      clock += 2_000; // the next poll
+      const poll = entryCsnTracking('ldap://dir', () => clock);
+      poll.see(values({ entryCSN: csn('20261123103000') })); // the overlap, once
+      const settled = poll.finish(afterFull) as ChangeCursor;
+      expect(settled.from, 'final').to.equal(undefined);
+      expect(settled.position).to.equal(csn('20261123103000'));
+      expect(poll.changedSince(settled)).to.equal(`(&(entryCSN>=${csn('20261123103000')})(!(entryCSN=${csn('20261123103000')})))`);
     });
 
-    it('never moves the cursor back, keeps it when a delta found nothing, and refuses entries without a timestamp', () => {
-      const previous = { server: 'ldap://dir', position: '20261123110000Z', readAt: '2026-11-23T11:00:00.000Z' };
-      const older = modifyTimestampTracking('ldap://dir');
-      older.see(values({ modifyTimestamp: '20261123100000Z' }));
-      expect(older.finish(previous)).to.deep.include({ position: '20261123110000Z' });
-      expect(modifyTimestampTracking('ldap://dir').finish(previous)).to.deep.include({ position: '20261123110000Z' });
-      expect(modifyTimestampTracking('ldap://dir').finish(undefined)).to.have.property('unavailable');
-      const blind = modifyTimestampTracking('ldap://dir');
-      blind.see(values({ cn: 'no timestamp' }));
-      expect(blind.finish(undefined)).to.deep.equal({ unavailable: 'user entries without modifyTimestamp: 1 (is lastmod off?)' });
+    it('keeps the overlap for a poll that starts too soon after the read that set it, and after a newer change', () => {
+      let clock = at('2026-11-23T10:31:00Z');
+      const full = entryCsnTracking('ldap://dir', () => clock);
+      full.see(values({ entryCSN: csn('20261123103000') }));
+      const afterFull = full.finish(undefined) as ChangeCursor;
+      clock += 100; // too soon: a write in flight may not have committed
+      expect((entryCsnTracking('ldap://dir', () => clock).finish(afterFull) as ChangeCursor).from).to.equal(afterFull.from);
+      clock += 5_000;
+      const poll = entryCsnTracking('ldap://dir', () => clock);
+      poll.see(values({ entryCSN: csn('20261123103100', '500000') }));
+      const moved = poll.finish(afterFull) as ChangeCursor;
+      expect(moved.position).to.equal(csn('20261123103100', '500000'));
+      expect(moved.from).to.equal(csnAt(at('2026-11-23T10:31:00.500Z') * 1000 - CSN_IN_FLIGHT_MS * 1000));
+    });
+
+    it('never moves the cursor back or into the future, moves an older cursor on, and refuses entries without a CSN', () => {
+      const previous: ChangeCursor = { server: 'ldap://dir', position: csn('20261123110000'), readAt: '2026-11-23T11:00:00.000Z' };
+      const older = entryCsnTracking('ldap://dir');
+      older.see(values({ entryCSN: csn('20261123100000') }));
+      expect(older.finish(previous)).to.deep.include({ position: csn('20261123110000') });
+      const future = entryCsnTracking('ldap://dir', () => at('2026-11-23T11:00:00Z'));
+      future.see(values({ entryCSN: csn('20350101000000') }));
+      expect(future.finish(previous)).to.deep.include({ position: csn('20261123110000') });
+      expect(entryCsnTracking('ldap://dir').finish(undefined)).to.have.property('unavailable');
+      const blind = entryCsnTracking('ldap://dir');
+      blind.see(values({ cn: 'no CSN' }));
+      expect(blind.finish(undefined)).to.deep.equal({ unavailable: 'entries without an entryCSN: 1 (is lastmod off?)' });
+      expect(entryCsnTracking('ldap://dir').cannotContinue!({ ...previous, position: '20261123110000Z' })).to.match(/older ldap-scim/);
     });
   });
 

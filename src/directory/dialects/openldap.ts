@@ -1,4 +1,4 @@
-import { modifyTimestampTracking } from '../change-tracking.js';
+import { entryCsnTracking } from '../change-tracking.js';
 import type { DirectoryDialect } from '../dialect.js';
 
 export const openLdapDialect: DirectoryDialect = {
@@ -21,5 +21,5 @@ export const openLdapDialect: DirectoryDialect = {
   // with the filter, e.g. (!(pwdAccountLockedTime=*)).
   isActive: () => true,
   memberDn: (value) => value.replace(/#'[01]*'B$/, ''),
-  trackChanges: async (_client, source) => modifyTimestampTracking(source.url.toLowerCase().replace(/\/$/, '')),
+  trackChanges: async (_client, source) => entryCsnTracking(source.url.toLowerCase().replace(/\/$/, '')),
 };

@@ -1,0 +1,32 @@
+import type { RememberedGroup } from '../mapping/desired-state.js';
+
+/**
+ * The remembered groups whose member values named a DN that an entry has since left by a rename or a move, with
+ * those values rewritten to the entry's new DN: the groups a daemon's poll did not read again.
+ *
+ * A directory keeps a group's member values pointing at the entry when it is renamed (slapd's refint overlay, Active
+ * Directory's linked values) but does so without touching the group's change stamp, so no change query returns the
+ * group. Left as read, the old DN would resolve to no one and the person would lose the group until the next full
+ * read. Matched as written, then without regard to case: refint and AD write the value the way the server hands
+ * out the entry's DN, so the RFC 4514 parse (dnKey) is not worth running over every member of every group here.
+ *
+ * `renamed` maps an old DN to the new one. Groups are returned as new objects; the ones given are left as they are.
+ */
+export function followRenames(groups: Iterable<RememberedGroup>, renamed: ReadonlyMap<string, string>): RememberedGroup[] {
+  if (renamed.size === 0) return [];
+  const exact = new Map(renamed);
+  const folded = new Map<string, string>();
+  for (const [from, to] of renamed) folded.set(from.toLowerCase(), to);
+  const out: RememberedGroup[] = [];
+  for (const group of groups) {
+    let members: string[] | undefined;
+    group.memberDns.forEach((dn, i) => {
+      const to = exact.get(dn) ?? folded.get(dn.toLowerCase());
+      if (to === undefined) return;
+      members ??= [...group.memberDns];
+      members[i] = to;
+    });
+    if (members) out.push({ ...group, memberDns: members });
+  }
+  return out;
+}
