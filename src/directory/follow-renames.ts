@@ -30,3 +30,32 @@ export function followRenames(groups: Iterable<RememberedGroup>, renamed: Readon
   }
   return out;
 }
+
+/** How long a rename is applied to groups read afterwards: slapd's refint rewrites member values in the background. */
+export const RENAME_FOLLOW_MS = 60_000;
+
+/**
+ * The renames and moves a resident daemon saw lately (old DN → new DN). slapd's refint overlay rewrites the member
+ * values from a queue of its own after the rename has returned, so a group read in the meantime (its stamp moved
+ * for another reason) may still name the old DN, and no later change query returns it again. For a while, such a
+ * group gets the same rewrite as the ones remembered, unless the old DN is an entry's DN again (a new person there).
+ */
+export class RecentRenames {
+  private readonly renames = new Map<string, { to: string; at: number }>();
+
+  note(from: string, to: string, now: number): void {
+    // A chain (x → y, then y → z) leads every earlier name to the latest one.
+    for (const [old, r] of this.renames) if (r.to === from) this.renames.set(old, { to, at: now });
+    this.renames.set(from, { to, at: now });
+  }
+
+  /** The renames still followed, without those whose old DN `isCurrent` says an entry holds again. */
+  pending(now: number, isCurrent: () => (dn: string) => boolean): Map<string, string> {
+    for (const [old, r] of this.renames) if (now - r.at > RENAME_FOLLOW_MS) this.renames.delete(old);
+    if (this.renames.size === 0) return new Map();
+    const current = isCurrent();
+    const out = new Map<string, string>();
+    for (const [old, r] of this.renames) if (!current(old)) out.set(old, r.to);
+    return out;
+  }
+}

@@ -4,7 +4,7 @@ import { DesiredStateBuilder, mapGroup, mapUser, type FieldWarning, type Remembe
 import type { MappingRules } from '../mapping/rules.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { chooseRead } from './change-tracking.js';
-import { followRenames } from './follow-renames.js';
+import { followRenames, RecentRenames } from './follow-renames.js';
 import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
 import { dialectFor, type DirectoryDialect } from './dialect.js';
 import { valuesOf, type RawValues } from './entry-values.js';
@@ -33,6 +33,8 @@ export interface ResidentView {
    * anchor: the cursor's overlap returns them again, and only a new revision is read in full.
    */
   revisions?: { users: Map<string, string>; groups: Map<string, string> };
+  /** Renames and moves seen lately, followed in group member values (see RecentRenames). */
+  renames?: RecentRenames;
 }
 
 /**
@@ -154,21 +156,16 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   const cursor = change.finish(last);
   if ('unavailable' in cursor) return { kind: 'full-read', reason: cursor.unavailable };
 
+  // A rename or a move keeps the person in their groups: the directory rewrote the member values without a stamp.
+  const renames = followedRenames(view, users, groups);
+  const readGroups = new Set(groups.map((g) => g.anchor));
+  const rewritten = new Map(followRenames(groups, renames).map((g) => [g.anchor, g]));
+  for (let i = 0; i < groups.length; i++) groups[i] = rewritten.get(groups[i]!.anchor) ?? groups[i]!;
+
   // Compared before anything is changed: most polls end here.
   const changedUsers = users.filter((u) => !u.anchor || !same(view.memory.users[u.anchor], rememberedOf(rules, u)));
   const changedGroups = groups.filter((g) => !same(view.groups.get(g.anchor), g));
-  // A rename or a move keeps the person in their groups: the directory rewrote the member values without a stamp.
-  const renamed = new Map<string, string>();
-  for (const u of users) {
-    const kept = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
-    if (kept && kept.dn !== u.dn) renamed.set(kept.dn, u.dn);
-  }
-  for (const g of groups) {
-    const kept = view.groups.get(g.anchor);
-    if (kept && kept.dn !== g.dn) renamed.set(kept.dn, g.dn);
-  }
-  const readGroups = new Set(groups.map((g) => g.anchor));
-  changedGroups.push(...followRenames([...view.groups.values()].filter((g) => !readGroups.has(g.anchor)), renamed));
+  changedGroups.push(...followRenames([...view.groups.values()].filter((g) => !readGroups.has(g.anchor)), renames));
   const read = new Set(users.flatMap((u) => (u.anchor ? [u.anchor] : [])));
   const goneUsers = census ? Object.keys(view.memory.users).filter((a) => !census.users.has(a) && !read.has(a)) : [];
   const goneGroups = census ? [...view.groups.keys()].filter((a) => !census.groups.has(a)) : [];
@@ -209,6 +206,39 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
   const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
   return { kind: 'changed', read: { desired, counts, read: { kind: 'delta', since: last.position, returned }, memory: view.memory } };
+}
+
+/**
+ * The renames to apply to group member values in this poll: those it read (an entry at a new DN under its anchor)
+ * and those of the last minute, except where an entry now holds the old DN.
+ */
+function followedRenames(view: ResidentView, users: readonly ReadUser[], groups: readonly RememberedGroup[]): Map<string, string> {
+  // A poll that read nothing has nothing to rewrite: the remembered groups took each rename when it was seen.
+  if (!users.length && !groups.length) return new Map();
+  const now = Date.now();
+  view.renames ??= new RecentRenames();
+  const newDn = new Map<string, string>();
+  for (const u of users) {
+    const kept = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
+    if (!kept) continue;
+    newDn.set(u.anchor!, u.dn);
+    if (kept.dn !== u.dn) view.renames.note(kept.dn, u.dn, now);
+  }
+  for (const g of groups) {
+    const kept = view.groups.get(g.anchor);
+    if (!kept) continue;
+    newDn.set(g.anchor, g.dn);
+    if (kept.dn !== g.dn) view.renames.note(kept.dn, g.dn, now);
+  }
+  // Made only when some rename is pending: every DN in the view, as this poll leaves it, in lower case.
+  return view.renames.pending(now, () => {
+    const current = new Set<string>();
+    for (const anchor in view.memory.users) current.add((newDn.get(anchor) ?? view.memory.users[anchor]!.dn).toLowerCase());
+    for (const [anchor, g] of view.groups) current.add((newDn.get(anchor) ?? g.dn).toLowerCase());
+    for (const u of users) current.add(u.dn.toLowerCase());
+    for (const g of groups) current.add(g.dn.toLowerCase());
+    return (dn) => current.has(dn.toLowerCase());
+  });
 }
 
 function rememberedOf(rules: MappingRules, u: ReadUser): RememberedUser {

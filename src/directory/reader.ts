@@ -110,12 +110,14 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
     // With delta reads off every read is full: no reason worth a line in every report.
     const reason = choice?.kind === 'full' && delta?.enabled ? { reason: choice.reason } : {};
     result.read = since ? { kind: 'delta', since: since.position } : { kind: 'full', ...reason };
-    // Looked at before the users are read, so that a container changed during the read is still new next time;
-    // on a full read too, so that the full read is remembered as having taken those changes in.
+    // Looked at before the users are read, so that a container changed during the read is still new next time. A
+    // full read lists every container with its stamp, as taken in: otherwise the first delta after a bulk load
+    // would find every OU "changed" since the cursor's overlap and read everything again.
     const last = delta?.memory?.cursor;
-    const containers = change && last && last.server === change.server ? await changedContainers(client, source, change.changedSince(last)) : undefined;
+    let containers = change && last && since ? await changedContainers(client, source, change.changedSince(last)) : undefined;
     const known = new Set(delta?.memory?.containers ?? []);
     const fresh = containers?.find((c) => !known.has(c));
+    if (change && (fresh || !since)) containers = await changedContainers(client, source);
     if (fresh && since) {
       since = undefined;
       result.read = {
@@ -180,7 +182,8 @@ export async function readDesiredState(config: Config, rules: MappingRules, delt
           deltasSinceFullRead: since ? delta.memory!.deltasSinceFullRead + 1 : 0,
           lastFullReadAt: since ? delta.memory!.lastFullReadAt : now,
           users: builder.rememberedUsers(),
-          containers: containers ?? [],
+          // A delta keeps what the full read listed: a cursor's overlap may show a container it took in again.
+          containers: since ? [...new Set([...known, ...(containers ?? [])])] : (containers ?? []),
           // A delta carries the last full read's leavers on: they are the ones it may deprovision (see leaversOf).
           ...(since && delta.memory?.leavers ? { leavers: delta.memory.leavers } : {}),
         };
@@ -212,19 +215,19 @@ const CONTAINERS = '(|(objectClass=organizationalUnit)(objectClass=container)(ob
  * Renaming or moving an OU changes the DN of everyone in it without changing their entries, so a delta would keep
  * their old DNs, and group members (which follow the new DNs) would no longer match them. So a container in the
  * users' scope changed since the cursor (an admin's edit of an OU too) turns the read into a full one, once: each
- * is named with its own change stamp and remembered, since an OpenLDAP cursor may keep matching a container that
- * changed after the last change to a user.
+ * is named with its own change stamp and remembered. Without `changedSince`: every container in scope (what a full
+ * read takes in).
  */
-export async function changedContainers(client: Client, source: Config['source'], changedSince: string): Promise<string[]> {
+export async function changedContainers(client: Client, source: Config['source'], changedSince = ''): Promise<string[]> {
   if (source.users.scope !== 'sub') return [];
   try {
     const { searchEntries } = await client.search(source.users.baseDn, {
       scope: 'sub',
       filter: `(&${CONTAINERS}${changedSince})`,
-      attributes: ['uSNChanged', 'modifyTimestamp'],
+      attributes: ['uSNChanged', 'entryCSN', 'modifyTimestamp'],
       timeLimit: source.timeLimitSeconds,
     });
-    return searchEntries.map((e) => `${e.dn}|${String(e.uSNChanged ?? e.modifyTimestamp ?? '')}`);
+    return searchEntries.map((e) => `${e.dn}|${String(e.uSNChanged ?? e.entryCSN ?? e.modifyTimestamp ?? '')}`);
   } catch (e) {
     throw new DirectoryError(`looking for containers changed under ${source.users.baseDn} failed: ${describeLdapError(e)}`);
   }

@@ -200,9 +200,11 @@ function membershipChanges(group: DesiredGroup, current: readonly string[], disp
   const toAdd = group.members.filter((a) => !have.has(a));
   // A skipped user is held as pushed, memberships included: its entry is broken, not gone.
   const toRemove = current.filter((a) => !wanted.has(a) && !held.has(a));
+  // Removals first: they run in this order on the group's chain, and a group at Atlassian's member cap refuses an
+  // addition made before the removal that frees its place.
   return [
-    ...chunk(toAdd, batch).map((members): Operation => ({ kind: 'addMembers', groupAnchor: group.anchor, displayName, members })),
     ...chunk(toRemove, batch).map((members): Operation => ({ kind: 'removeMembers', groupAnchor: group.anchor, displayName, members })),
+    ...chunk(toAdd, batch).map((members): Operation => ({ kind: 'addMembers', groupAnchor: group.anchor, displayName, members })),
   ];
 }
 

@@ -39,6 +39,8 @@ export interface SandboxOptions extends SandboxAnswerQuirks {
   verifiedDomains?: readonly string[];
   /** Names of groups the organization holds outside the SCIM directory: a create of one answers 409, unlisted. */
   organizationGroups?: readonly string[];
+  /** Atlassian's cap on members per group (290,000 on its limits page): a change past it is refused. Default none. */
+  maxGroupMembers?: number;
   /** Injected failures and latency, to test clients against a flaky SCIM side. Off by default. */
   faults?: SandboxFaults;
   /**
@@ -90,6 +92,7 @@ export async function startSandbox(options: SandboxOptions): Promise<RunningSand
     refuseProductGroups: options.refuseProductGroups ?? false,
     ...(options.organizationGroups ? { organizationGroups: options.organizationGroups } : {}),
     ...(options.verifiedDomains ? { verifiedDomains: options.verifiedDomains.map((d) => d.toLowerCase()) } : {}),
+    ...(options.maxGroupMembers !== undefined ? { maxGroupMembers: options.maxGroupMembers } : {}),
   });
   if (options.dataFile) await loadDataFile(store, options.dataFile);
   const log = options.log;

@@ -72,7 +72,9 @@ export class SandboxStore {
   /** Reverse of GroupRecord.members, so deleting a user does not visit every group. */
   private readonly groupIdsByMember = new Map<string, Set<string>>();
 
-  constructor(private readonly options: { refuseProductGroups: boolean; organizationGroups?: readonly string[]; verifiedDomains?: readonly string[] }) {}
+  constructor(
+    private readonly options: { refuseProductGroups: boolean; organizationGroups?: readonly string[]; verifiedDomains?: readonly string[]; maxGroupMembers?: number },
+  ) {}
 
   // ---- users
 
@@ -208,6 +210,7 @@ export class SandboxStore {
     if (this.options.organizationGroups?.some((n) => lower(n) === lower(input.displayName))) throw conflict(organizationGroupConflict(input.displayName));
     if (input.externalId !== undefined) this.assertGroupExternalIdFree(input.externalId);
     this.assertUsersExist(input.memberIds);
+    this.assertWithinMemberCap(input.displayName, new Set(input.memberIds).size);
     const at = now();
     const record: GroupRecord = {
       id: randomUUID(),
@@ -233,6 +236,7 @@ export class SandboxStore {
         this.assertGroupExternalIdFree(change.externalId, id);
       }
     }
+    this.assertWithinMemberCap(group.displayName, membersAfter(group.members, changes), group.members.size);
     for (const change of changes) {
       switch (change.kind) {
         case "addMembers":
@@ -297,6 +301,14 @@ export class SandboxStore {
     if (unknown.length > 0) throw badRequest(`${INVALID_GROUP_MEMBERS}: ${unknown.join(", ")}`, "invalidValue");
   }
 
+  /** Atlassian's cap on members per group: a change that would take a group past it is refused whole. */
+  private assertWithinMemberCap(displayName: string, after: number, before = 0): void {
+    const cap = this.options.maxGroupMembers;
+    if (cap !== undefined && after > cap && after > before) {
+      throw badRequest(`Group [${displayName}] would have ${after} members: a group can hold at most ${cap} members.`, "invalidValue");
+    }
+  }
+
   private insertGroup(record: GroupRecord, memberIds: Iterable<string>): void {
     this.groups.set(record.id, record);
     this.groupOrder.add(record.id);
@@ -345,4 +357,19 @@ export class SandboxStore {
 function pageOfOne<T>(id: string | undefined, get: (id: string) => T, offset: number, count: number): Page<T> {
   if (id === undefined) return { total: 0, records: [] };
   return { total: 1, records: offset === 0 && count > 0 ? [get(id)] : [] };
+}
+
+/** How many members a group would have after these changes, applied in order. */
+function membersAfter(current: ReadonlySet<string>, changes: readonly GroupChange[]): number {
+  if (!changes.some((c) => c.kind === "addMembers" || c.kind === "setMembers")) return current.size;
+  const members = new Set(current);
+  for (const change of changes) {
+    if (change.kind === "addMembers") for (const id of change.ids) members.add(id);
+    else if (change.kind === "removeMembers") for (const id of change.ids) members.delete(id);
+    else if (change.kind === "setMembers") {
+      members.clear();
+      for (const id of change.ids) members.add(id);
+    }
+  }
+  return members.size;
 }

@@ -92,13 +92,13 @@ describe('planner', () => {
     expect(plan.operations).to.deep.equal([{ kind: 'deleteUser', anchor: 'a', id: 'id-a', userName: 'a@x.test' }]);
   });
 
-  it('adds and removes members in batches against the snapshot', () => {
+  it('removes, then adds members in batches against the snapshot (a group at its member cap has room only after the removals)', () => {
     const snap = snapshotOf([], { g: { id: 'gid', displayName: 'eng', members: ['a', 'b', 'c'] } });
     const plan = planSync(desired([], [group('g', 'eng', ['a', 'd', 'e', 'f'])]), snap, opts);
     expect(plan.operations.map((o) => [o.kind, (o as { members: string[] }).members])).to.deep.equal([
+      ['removeMembers', ['b', 'c']],
       ['addMembers', ['d', 'e']],
       ['addMembers', ['f']],
-      ['removeMembers', ['b', 'c']],
     ]);
   });
 
