@@ -2,6 +2,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { OPTIONAL_USER_FIELDS } from '../model.js';
 import { filterProblem } from './filter-syntax.js';
+import { DIRECTORY_LIMITS } from '../scim/atlassian-rules.js';
 
 // The YAML contract (see README "Configuration"). Objects are strict so that a typo such as `bindDN` is reported
 // with its line instead of being silently ignored; defaults here are the documented ones.
@@ -177,10 +178,10 @@ export const configSchema = z.strictObject({
     .default({ maxDeactivations: 500, maxDeactivationPercent: 10, maxGroupDeletions: 50, maxShrinkPercent: 20, windowMinutes: 60 }),
   limits: z
     .strictObject({
-      maxUsers: positiveInt().default(150000),
-      maxGroupMembers: positiveInt().default(35000),
+      maxUsers: positiveInt().default(DIRECTORY_LIMITS.maxUsers),
+      maxGroupMembers: positiveInt().default(DIRECTORY_LIMITS.maxGroupMembers),
     })
-    .default({ maxUsers: 150000, maxGroupMembers: 35000 }),
+    .default({ maxUsers: DIRECTORY_LIMITS.maxUsers, maxGroupMembers: DIRECTORY_LIMITS.maxGroupMembers }),
   server: z
     .strictObject({ host: text().default('127.0.0.1'), port: nonNegativeInt().max(65535).default(9464) })
     .default({ host: '127.0.0.1', port: 9464 }),

@@ -1,5 +1,6 @@
 import type { DesiredState, DesiredUser } from '../model.js';
 import type { SnapshotData } from '../state/snapshot.js';
+import { LIMITS_PAGE, RECOMMENDED_LIMITS } from '../scim/atlassian-rules.js';
 
 export interface DirectoryLimits {
   maxUsers: number;
@@ -53,4 +54,23 @@ function byPriority(linked: (u: DesiredUser) => boolean) {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Within the caps but past what Atlassian recommends staying under: nothing is refused, but the admin should know
+ * before the organization grows into the caps.
+ */
+export function recommendedLimitWarnings(desired: DesiredState): string[] {
+  const r = RECOMMENDED_LIMITS;
+  const warnings: string[] = [];
+  const over = (what: string, n: number, limit: number) => warnings.push(`${what}: ${n.toLocaleString('en')}, over the ${limit.toLocaleString('en')} Atlassian recommends staying under (${LIMITS_PAGE})`);
+  if (desired.users.size > r.users) over('users in scope', desired.users.size, r.users);
+  if (desired.groups.size > r.groups) over('groups in scope', desired.groups.size, r.groups);
+  let memberships = 0;
+  for (const group of desired.groups.values()) {
+    memberships += group.members.length;
+    if (group.members.length > r.groupMembers) over(`members of group "${group.displayName}"`, group.members.length, r.groupMembers);
+  }
+  if (memberships > r.memberships) over('group memberships', memberships, r.memberships);
+  return warnings;
 }

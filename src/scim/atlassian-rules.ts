@@ -59,6 +59,15 @@ export function refusedGroupReason(name: string, adminPatterns: readonly string[
 /** Atlassian serves at most this many resources per list page. */
 export const MAX_PAGE_SIZE = 100;
 
+/**
+ * Atlassian's "Users and groups limits" page (support.atlassian.com/provisioning-users/docs/users-and-groups-limits):
+ * the largest directory it accepts, and the figures it recommends staying under. The older page (150,000 users,
+ * 35,000 per group) is superseded.
+ */
+export const DIRECTORY_LIMITS = { maxUsers: 1_000_000, maxGroupMembers: 290_000, maxGroups: 250_000, maxMemberships: 8_000_000 } as const;
+export const RECOMMENDED_LIMITS = { users: 500_000, groupMembers: 250_000, groups: 200_000, memberships: 2_500_000 } as const;
+export const LIMITS_PAGE = 'support.atlassian.com/provisioning-users/docs/users-and-groups-limits';
+
 export const SCHEMA_USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const SCHEMA_GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const SCHEMA_ENTERPRISE_USER = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';

@@ -8,6 +8,7 @@ import { domainOf, verifiedDomainsOf } from '../plan/verified-domains.js';
 import { EXIT, scimClientFor, scimSideLost } from './cycle.js';
 import type { DesiredState, Skip } from '../model.js';
 import { checkOnePhoto } from './photo-check.js';
+import { recommendedLimitWarnings } from '../plan/caps.js';
 
 export interface CheckLine {
   what: 'config' | 'directory' | 'mapping' | 'scim' | 'state' | 'photos';
@@ -63,6 +64,7 @@ export async function runCheck(config: Config): Promise<CheckResult> {
       const share = ((100 * skippedUsers) / (skippedUsers + desired.users.size)).toFixed(0);
       lines.push({ what: 'mapping', ok: true, warn: true, text: `${skippedUsers} of ${skippedUsers + desired.users.size} user entries (${share}%) are skipped. ${commonestReason(desired.skipped)}; see \`plan\` for each` });
     }
+    for (const text of recommendedLimitWarnings(desired)) lines.push({ what: 'directory', ok: true, warn: true, text });
     const verified = verifiedDomainsOf(config.target.verifiedDomains);
     if (verified && desired.users.size) {
       const outside = [...desired.users.values()].filter((u) => !verified.manages(u.attrs.email));

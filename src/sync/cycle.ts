@@ -12,7 +12,7 @@ import type { Plan } from '../plan/operations.js';
 import { conflictDetails } from '../plan/render.js';
 import { planSync } from '../plan/plan.js';
 import { approvalFileFor, checkApproval, consumeApproval, type ApprovalCheck } from '../plan/approval.js';
-import { applyLimits } from '../plan/caps.js';
+import { applyLimits, recommendedLimitWarnings } from '../plan/caps.js';
 import { acquireStateLock, type StateLock } from '../state/lock.js';
 import { unseenAttributeWarnings } from '../plan/mapping-warnings.js';
 import { ScimClient } from '../scim/client.js';
@@ -402,7 +402,7 @@ export class Reconciler {
     // A new or rebuilt snapshot, or one of state version 1, records the SCIM directory it now belongs to.
     snapshot.adoptTarget(config.target.url);
 
-    const limitWarnings = applyLimits(desired, snapshot.data, config.limits);
+    const limitWarnings = [...applyLimits(desired, snapshot.data, config.limits), ...recommendedLimitWarnings(desired)];
     const leavers = delta.enabled ? leaversOf(read, read.memory, desired, snapshot.data) : [];
     if (read.memory) read.memory.leavers = leavers;
     const verified = verifiedDomainsOf(config.target.verifiedDomains);

@@ -37,7 +37,7 @@ describe('config', () => {
     const example = fileURLToPath(new URL('../../config/openldap.yaml', import.meta.url));
     const c = parseConfig(readFileSync(example, 'utf8'), example, env);
     expect(c.safety).to.deep.equal({ maxDeactivations: 500, maxDeactivationPercent: 10, maxGroupDeletions: 50, maxShrinkPercent: 20, windowMinutes: 60 });
-    expect(c.limits).to.deep.equal({ maxUsers: 150000, maxGroupMembers: 35000 });
+    expect(c.limits).to.deep.equal({ maxUsers: 1_000_000, maxGroupMembers: 290_000 });
     expect(c.target.rateLimit).to.deep.equal({ requestsPerSecond: 10, concurrency: 4 });
     expect(c.source.tls.rejectUnauthorized).to.equal(true);
   });

@@ -3,7 +3,7 @@ import type { DesiredGroup, DesiredState, DesiredUser, UserAttributes } from '..
 import { checkSafety } from '../../src/plan/guard.js';
 import { planSync } from '../../src/plan/plan.js';
 import { unseenAttributeWarnings } from '../../src/plan/mapping-warnings.js';
-import { applyLimits } from '../../src/plan/caps.js';
+import { applyLimits, recommendedLimitWarnings } from '../../src/plan/caps.js';
 import { removalDigest } from '../../src/plan/approval.js';
 import { resolveMapping } from '../../src/mapping/rules.js';
 import { emailLookup, renderPlanCsv, renderPlanJson, renderPlanTable } from '../../src/plan/render.js';
@@ -325,6 +325,15 @@ describe('planner', () => {
     expect(d.skipped).to.deep.equal([{ dn: 'uid=b', kind: 'user', reason: 'over limits.maxUsers (2 users per Atlassian directory): not provisioned', anchor: 'b' }]);
     expect(d.groups.get('g')!.members).to.deep.equal(['z', 'a']);
     expect(planSync(d, snap, opts).operations.map((o) => o.kind)).to.deep.equal(['createUser', 'createGroup']);
+  });
+
+  it('warns above the figures Atlassian recommends (500,000 users, 250,000 in a group, 2,500,000 memberships), citing its page', () => {
+    const many = Array.from({ length: 250_001 }, (_, i) => String(i));
+    const d = desired([user('a')], [group('g', 'all-staff', many), ...Array.from({ length: 10 }, (_, i) => group(`h${i}`, `big-${i}`, many))]);
+    const warnings = recommendedLimitWarnings(d);
+    expect(warnings.filter((w) => /^members of group "all-staff": 250,001, over the 250,000/.test(w))).to.have.length(1);
+    expect(warnings.at(-1)).to.equal('group memberships: 2,750,011, over the 2,500,000 Atlassian recommends staying under (support.atlassian.com/provisioning-users/docs/users-and-groups-limits)');
+    expect(recommendedLimitWarnings(desired([user('a')], [group('g', 'eng', ['a'])]))).to.deep.equal([]);
   });
 
   it('an approval digest depends on who is removed, not on the order of the plan', () => {
