@@ -46,7 +46,8 @@ const { values: args } = parseArgs({
     moves: { type: 'string', default: '5' },
     'idle-seconds': { type: 'string', default: '60' },
     'wait-seconds': { type: 'string', default: '180' },
-    'bulk-loaded': { type: 'boolean', default: false },
+    // The directory a new or migrated organization has: slapadd stamps every entry within the seconds of the load.
+    grown: { type: 'boolean', default: false },
     'settle-seconds': { type: 'string', default: '60' },
     'trickle-batches': { type: 'string', default: '20' },
     'trickle-size': { type: 'string', default: '100' },
@@ -63,7 +64,7 @@ if (args.help) {
       'npm run bench -- --watch [the size, rate and --node-options flags above] [--out bench/watch-results.json]\n' +
       '                 [--poll-seconds N] [--census-seconds N] [--schedule "*/5 * * * * *"] [--seed 7]\n' +
       '                 [--edits 20] [--additions 20] [--deletions 10] [--moves 5] [--idle-seconds 60] [--wait-seconds 180]\n' +
-      '                 [--bulk-loaded: entries stamped as slapadd loads them, not spread over a past year]\n' +
+      '                 [--grown: entries stamped over a past year, as a directory that grew; default: as slapadd stamps a bulk load]\n' +
       '                 [--settle-seconds 60] [--trickle-batches 20] [--trickle-size 100] [--trickle-gap 30] (0 batches: no trickle)\n' +
       '                 [--profile-daemon DIR: a V8 CPU profile of the daemon, written to DIR when it stops]\n' +
       'The daemon with delta reads, after a first provisioning: its CPU and the writes in an idle minute, then the\n' +
@@ -101,7 +102,10 @@ const SUFFIX = 'dc=bench,dc=example';
 // --watch
 const KIND_LABEL: Record<ChangeKind, string> = { edit: 'title edits', addition: 'membership additions', deletion: 'deletions', move: 'moves out of scope' };
 /** p95 targets, ms: an edit or addition is read by the next poll; a removal only by the census. */
-const KIND_TARGET_MS: Record<ChangeKind, number> = { edit: 5_000, addition: 5_000, deletion: 65_000, move: 65_000 };
+// Issue 24's targets on 2 cores: at 150,000 people, and (edits, RSS) at a million.
+const KIND_TARGET_MS = (users: number): Record<ChangeKind, number> =>
+  users > 500_000 ? { edit: 5_000, addition: 5_000, deletion: 65_000, move: 65_000 } : { edit: 2_500, addition: 2_500, deletion: 65_000, move: 65_000 };
+const RSS_TARGET_MB = (users: number) => (users > 500_000 ? 2048 : 512);
 const FIRST_CYCLE_TIMEOUT_MS = 600_000;
 const DAEMON_STOP_GRACE_MS = 30_000;
 const LDAP_TOOL_TIMEOUT_MS = 30_000;
@@ -290,7 +294,7 @@ async function watchBench(): Promise<void> {
   const censusSeconds = positiveSeconds('census-seconds');
 
   say(`generating ${users} users and ${groups} groups (one of ${bigGroup} members)`);
-  const directory = benchDirectory({ suffix: SUFFIX, users, groups, bigGroupMembers: bigGroup, ...(args['bulk-loaded'] ? {} : { establishedBefore: new Date() }) });
+  const directory = benchDirectory({ suffix: SUFFIX, users, groups, bigGroupMembers: bigGroup, ...(args.grown ? { establishedBefore: new Date() } : {}) });
   // Where the moves go: beside ou=people, outside the users' base.
   const formerDn = `ou=former,${SUFFIX}`;
   const loadStarted = performance.now();
@@ -482,7 +486,7 @@ server: { host: 127.0.0.1, port: 0 }
     for (const kind of CHANGE_KINDS) {
       const l = latency[kind];
       if (l.made === 0) continue;
-      const target = KIND_TARGET_MS[kind];
+      const target = KIND_TARGET_MS(users)[kind];
       const s = (ms: number | undefined) => (ms === undefined ? '–' : (ms / 1000).toFixed(1));
       figures.push({
         name: `${KIND_LABEL[kind]}: p50 / p95 / max (${l.arrived} of ${l.made} arrived)`,
@@ -491,8 +495,12 @@ server: { host: 127.0.0.1, port: 0 }
         met: l.arrived === l.made && l.p95Ms !== undefined && l.p95Ms <= target,
       });
     }
-    if (settleCpu !== undefined) figures.push({ name: `first ${settleSeconds} s after the first cycle: daemon CPU, % of one core`, value: `${settleCpu.toFixed(2)} %` });
-    figures.push({ name: `idle ${idleSeconds} s: daemon CPU, % of one core`, value: `${daemonCpu.toFixed(2)} %`, target: '≤ 3 %', met: daemonCpu <= 3 });
+    // Issue 24's targets: 3 % right after start (at 150,000 people), 2 % once settled (3 % at a million).
+    const settledTarget = users > 500_000 ? 3 : 2;
+    if (settleCpu !== undefined) {
+      figures.push({ name: `first ${settleSeconds} s after the first cycle: daemon CPU, % of one core`, value: `${settleCpu.toFixed(2)} %`, target: '≤ 3 %', met: settleCpu <= 3 });
+    }
+    figures.push({ name: `idle ${idleSeconds} s: daemon CPU, % of one core`, value: `${daemonCpu.toFixed(2)} %`, target: `≤ ${settledTarget} %`, met: daemonCpu <= settledTarget });
     figures.push({ name: `idle ${idleSeconds} s: slapd CPU, % of one core`, value: `${slapdCpu.toFixed(2)} %` });
     figures.push({ name: `idle ${idleSeconds} s: writes to the sandbox (${idleStats.requests} requests)`, value: String(idleStats.writes), target: '0', met: idleStats.writes === 0 });
     if (trickleResult) {
@@ -503,7 +511,7 @@ server: { host: 127.0.0.1, port: 0 }
         met: trickleResult.held && trickleResult.deactivated <= 500,
       });
     }
-    figures.push({ name: 'daemon peak RSS (VmHWM), whole run', value: `${peakMb} MB`, target: '≤ 512 MB', met: peakMb > 0 && peakMb <= 512 });
+    figures.push({ name: 'daemon peak RSS (VmHWM), whole run', value: `${peakMb} MB`, target: `≤ ${RSS_TARGET_MB(users)} MB`, met: peakMb > 0 && peakMb <= RSS_TARGET_MB(users) });
     figures.push({ name: '  RSS at the end', value: endMb === undefined ? '–' : `${endMb} MB` });
 
     const missed = made.filter((c) => c.arrivedAt === undefined);
