@@ -1,6 +1,7 @@
 import type { Client, Entry } from 'ldapts';
 import type { Config } from '../config/load.js';
-import { DesiredStateBuilder, mapGroup, mapUser, type FieldWarning, type RememberedGroup, type RememberedUser } from '../mapping/desired-state.js';
+import { DesiredStateBuilder, mapGroup, mapUser, type FieldWarning, type MappedState, type RememberedGroup, type RememberedUser } from '../mapping/desired-state.js';
+import { patchDesired, type EntryChange, type Touched } from '../mapping/patch-desired.js';
 import type { MappingRules } from '../mapping/rules.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { chooseRead } from './change-tracking.js';
@@ -35,6 +36,8 @@ export interface ResidentView {
   revisions?: { users: Map<string, string>; groups: Map<string, string> };
   /** Renames and moves seen lately, followed in group member values (see RecentRenames). */
   renames?: RecentRenames;
+  /** The state the last compose made, patched in place by polls whose changes touch only themselves. */
+  desired?: MappedState;
 }
 
 /**
@@ -75,7 +78,7 @@ export class PollConnection {
 
 export function residentViewOf(read: DirectoryRead): ResidentView | undefined {
   if (!read.memory || !read.rememberedGroups) return undefined;
-  return { memory: read.memory, groups: new Map(read.rememberedGroups.map((g) => [g.anchor, g])), ...(read.revisions ? { revisions: read.revisions } : {}) };
+  return { memory: read.memory, groups: new Map(read.rememberedGroups.map((g) => [g.anchor, g])), desired: read.desired, ...(read.revisions ? { revisions: read.revisions } : {}) };
 }
 
 export type PollOutcome =
@@ -104,12 +107,12 @@ export async function pollDirectory(
   config: Config,
   rules: MappingRules,
   view: ResidentView,
-  options: { census: boolean; compose?: boolean; connection: PollConnection },
+  options: { census: boolean; compose?: boolean; patch?: boolean; connection: PollConnection },
 ): Promise<PollOutcome> {
   return options.connection.use(config.source, (client) => pollOn(client, config, rules, view, options));
 }
 
-async function pollOn(client: Client, config: Config, rules: MappingRules, view: ResidentView, options: { census: boolean; compose?: boolean }): Promise<PollOutcome> {
+async function pollOn(client: Client, config: Config, rules: MappingRules, view: ResidentView, options: { census: boolean; compose?: boolean; patch?: boolean }): Promise<PollOutcome> {
   const { source } = config;
   const dialect = dialectFor(source);
   let change;
@@ -163,7 +166,8 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   for (let i = 0; i < groups.length; i++) groups[i] = rewritten.get(groups[i]!.anchor) ?? groups[i]!;
 
   // Compared before anything is changed: most polls end here.
-  const changedUsers = users.filter((u) => !u.anchor || !same(view.memory.users[u.anchor], rememberedOf(rules, u)));
+  const remembered = new Map(users.flatMap((u) => (u.anchor ? [[u.anchor, rememberedOf(rules, u)] as const] : [])));
+  const changedUsers = users.filter((u) => !u.anchor || !same(view.memory.users[u.anchor], remembered.get(u.anchor)!));
   const changedGroups = groups.filter((g) => !same(view.groups.get(g.anchor), g));
   changedGroups.push(...followRenames([...view.groups.values()].filter((g) => !readGroups.has(g.anchor)), renames));
   const read = new Set(users.flatMap((u) => (u.anchor ? [u.anchor] : [])));
@@ -188,6 +192,18 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
     return { kind: 'quiet', returned };
   }
 
+  const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
+  const readKind = { kind: 'delta' as const, since: last.position, returned };
+  // A change that touches only itself is applied to the state composed last, and planned for its anchors alone.
+  if (options.patch && !options.compose && !goneUsers.length && !goneGroups.length && view.desired) {
+    const patched = patchedChanges(view, view.desired, changedUsers, changedGroups, remembered, config.limits.maxGroupMembers);
+    if (!('compose' in patched)) {
+      for (const u of changedUsers) view.memory.users[u.anchor!] = remembered.get(u.anchor!)!;
+      for (const g of changedGroups) view.groups.set(g.anchor, g);
+      return { kind: 'changed', read: { desired: view.desired, counts, read: { ...readKind, patched: true }, memory: view.memory, touched: patched } };
+    }
+  }
+
   for (const anchor of goneUsers) delete view.memory.users[anchor];
   for (const anchor of goneGroups) view.groups.delete(anchor);
   for (const g of changedGroups) view.groups.set(g.anchor, g);
@@ -204,8 +220,32 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   }
   // The people gone join the last full read's leavers: the only ones a delta-style plan may deprovision.
   view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
-  const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
-  return { kind: 'changed', read: { desired, counts, read: { kind: 'delta', since: last.position, returned }, memory: view.memory } };
+  view.desired = desired;
+  return { kind: 'changed', read: { desired, counts, read: readKind, memory: view.memory } };
+}
+
+/** patchDesired for what a poll read, when every changed entry was known before. */
+function patchedChanges(
+  view: ResidentView,
+  desired: MappedState,
+  changedUsers: readonly ReadUser[],
+  changedGroups: readonly RememberedGroup[],
+  remembered: ReadonlyMap<string, RememberedUser>,
+  maxGroupMembers: number,
+): Touched | { compose: string } {
+  const users: EntryChange<RememberedUser>[] = [];
+  for (const u of changedUsers) {
+    const before = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
+    if (!before) return { compose: `${u.dn} is new` };
+    users.push({ anchor: u.anchor!, before, after: remembered.get(u.anchor!)! });
+  }
+  const groups: EntryChange<RememberedGroup>[] = [];
+  for (const g of changedGroups) {
+    const before = view.groups.get(g.anchor);
+    if (!before) return { compose: `${g.dn} is new` };
+    groups.push({ anchor: g.anchor, before, after: g });
+  }
+  return patchDesired(desired, { users, groups }, maxGroupMembers);
 }
 
 /**

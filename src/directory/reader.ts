@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EqualityFilter, OrFilter, type Client } from 'ldapts';
 import type { Config } from '../config/load.js';
 import type { MappedState, RememberedGroup } from '../mapping/desired-state.js';
+import type { Touched } from '../mapping/patch-desired.js';
 import { DesiredStateBuilder } from '../mapping/desired-state.js';
 import type { MappingRules } from '../mapping/rules.js';
 import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
@@ -39,6 +40,8 @@ export interface ReadKind {
   census?: boolean;
   /** A poll: the entries its change queries returned (a directory at rest returns none). */
   returned?: number;
+  /** A poll whose changes were patched into the state kept in memory and planned for their anchors alone. */
+  patched?: boolean;
 }
 
 export interface DirectoryRead {
@@ -49,6 +52,11 @@ export interface DirectoryRead {
   memory?: DirectoryMemory;
   /** Delta reads are on but cannot be used with this server or scope, and why. */
   deltaUnavailable?: string;
+  /**
+   * A poll whose changes were patched into the state composed last: the only anchors the plan needs to look at
+   * (everything else was settled by the cycles before).
+   */
+  touched?: Touched;
   /** With delta reads on: every group entry as mapped, for a resident daemon's polls to carry over. */
   rememberedGroups?: RememberedGroup[];
   /**

@@ -43,7 +43,21 @@ export interface MappingWarning extends FieldWarning {
 }
 
 /** The desired state, plus what the mapping adjusted in entries that are synced. */
+/**
+ * How the composed state resolved member values, kept by a resident daemon so that a change to one group is planned
+ * without composing everything again (see patchDesired). Made by every full compose, from what it built anyway.
+ */
+export interface ComposeIndex {
+  /** Every user entry placed, by DN (also those then dropped for a shared email: they resolve, but are not in scope). */
+  userAnchorByDn: DnIndex<string>;
+  /** Every group with a displayName, by DN (skipped duplicates and refused names too: they still nest). */
+  groupAnchorByDn: DnIndex<string>;
+  /** Groups some group names as a member. */
+  nestedGroups: ReadonlySet<string>;
+}
+
 export type MappedState = DesiredState & {
+  index?: ComposeIndex;
   warnings: MappingWarning[];
   /**
    * After a delta read: remembered users whose DN an entry read now holds under another anchor. DNs are unique, so
@@ -175,7 +189,7 @@ export class DesiredStateBuilder {
     this.dropSharedValues('userName', 'userName');
     const groups = this.settleGroups();
     const warnings = this.warnings.filter((w) => (w.kind === 'user' ? this.users.has(w.anchor) : groups.groups.has(w.anchor)));
-    return { users: this.users, groups: groups.groups, skipped: this.skipped, membersOutsideScope: groups.outsideScope, warnings, replacedUsers: this.replaced };
+    return { users: this.users, groups: groups.groups, skipped: this.skipped, membersOutsideScope: groups.outsideScope, warnings, replacedUsers: this.replaced, index: groups.index };
   }
 
   private dropDuplicateAnchors(): void {
@@ -208,7 +222,7 @@ export class DesiredStateBuilder {
     }
   }
 
-  private settleGroups(): { groups: Map<string, DesiredGroup>; outsideScope: number } {
+  private settleGroups(): { groups: Map<string, DesiredGroup>; outsideScope: number; index: ComposeIndex } {
     const groups = new Map<string, DesiredGroup>();
     const kept: GroupDraft[] = [];
     const byName = new Map<string, GroupDraft[]>();
@@ -235,7 +249,10 @@ export class DesiredStateBuilder {
     for (const g of kept) {
       groups.set(g.anchor, { anchor: g.anchor, dn: g.dn, displayName: g.displayName, members: flat.membersOf(g.dn) });
     }
-    return { groups, outsideScope: flat.outsideScope };
+    const groupAnchorByDn = new DnIndex<string>();
+    for (const g of this.groups) groupAnchorByDn.add(g.dn, g.anchor);
+    const nestedGroups = new Set([...flat.nested].map((i) => this.groups[i]!.anchor));
+    return { groups, outsideScope: flat.outsideScope, index: { userAnchorByDn: this.userAnchorByDn, groupAnchorByDn, nestedGroups } };
   }
 }
 

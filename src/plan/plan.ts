@@ -16,6 +16,11 @@ export interface PlanOptions {
    * added back while deactivated, so that their reactivation is what brings the memberships back.
    */
   noMembershipFor?: ReadonlySet<string>;
+  /**
+   * A resident daemon's poll whose changes were patched into the state it keeps (see patchDesired): only these
+   * anchors changed since a cycle that left nothing to do, so they are the only ones planned.
+   */
+  only?: { users: ReadonlySet<string>; groups: ReadonlySet<string> };
 }
 
 const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] as const;
@@ -26,15 +31,19 @@ const DIFFED_FIELDS = ['userName', 'email', ...OPTIONAL_USER_FIELDS, 'active'] a
  * deactivations last so that an interrupted cycle never leaves people deprovisioned but the rest undone.
  */
 export function planSync(desired: DesiredState, snapshot: SnapshotData, options: PlanOptions): Plan {
-  const held = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
+  const skipped = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
   const hold = options.holdAbsentUsers;
-  if (hold) for (const anchor of Object.keys(snapshot.users)) if (!desired.users.has(anchor) && !hold.except.has(anchor)) held.add(anchor);
+  // Asked per anchor, not listed: a plan for a few anchors never walks the 150,000 others.
+  const held: Held = {
+    has: (anchor) => skipped.has(anchor) || (hold !== undefined && anchor in snapshot.users && !desired.users.has(anchor) && !hold.except.has(anchor)),
+  };
   const warnings: string[] = [];
   const userOps: Operation[] = [];
   const deprovisionOps: Operation[] = [];
   const takeOvers = new TakeOvers(desired, snapshot, held);
+  const { only } = options;
 
-  for (const user of desired.users.values()) {
+  for (const user of only ? present(only.users, desired.users) : desired.users.values()) {
     let record = snapshot.users[user.anchor];
     const takeOver = record ? undefined : takeOvers.claim(user.anchor, user.attrs);
     if (takeOver) record = takeOver.record;
@@ -61,8 +70,9 @@ export function planSync(desired: DesiredState, snapshot: SnapshotData, options:
     };
     (kind === 'deactivateUser' ? deprovisionOps : userOps).push(op);
   }
-  for (const [anchor, record] of Object.entries(snapshot.users)) {
-    if (desired.users.has(anchor) || held.has(anchor) || takeOvers.moved.has(anchor) || !record.attrs.active || record.notApplied?.active === false) continue;
+  for (const anchor of only ? only.users : Object.keys(snapshot.users)) {
+    const record = snapshot.users[anchor];
+    if (!record || desired.users.has(anchor) || held.has(anchor) || takeOvers.moved.has(anchor) || !record.attrs.active || record.notApplied?.active === false) continue;
     deprovisionOps.push(
       options.deprovision === 'delete'
         ? { kind: 'deleteUser', anchor, id: record.id, userName: record.attrs.userName }
@@ -116,7 +126,7 @@ class TakeOvers {
   constructor(
     private readonly desired: DesiredState,
     private readonly snapshot: SnapshotData,
-    private readonly held: ReadonlySet<string>,
+    private readonly held: Held,
   ) {}
 
   private index(): Map<string, string> {
@@ -143,14 +153,27 @@ class TakeOvers {
   }
 }
 
-function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<string>, options: PlanOptions, warnings: string[], moved: ReadonlyMap<string, string>) {
+/** Anchors whose state a plan keeps as pushed: skipped entries, and after a delta read those it did not read. */
+interface Held {
+  has(anchor: string): boolean;
+}
+
+function* present<T>(anchors: Iterable<string>, from: ReadonlyMap<string, T>): Generator<T> {
+  for (const anchor of anchors) {
+    const found = from.get(anchor);
+    if (found !== undefined) yield found;
+  }
+}
+
+function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Held, options: PlanOptions, warnings: string[], moved: ReadonlyMap<string, string>) {
   const create: Operation[] = [];
   const membership: Operation[] = [];
   const remove: Operation[] = [];
   const batch = options.membersPerPatch;
+  const { only } = options;
 
   const outOfGroups = options.noMembershipFor;
-  for (const wholeGroup of desired.groups.values()) {
+  for (const wholeGroup of only ? present(only.groups, desired.groups) : desired.groups.values()) {
     const group = outOfGroups?.size ? { ...wholeGroup, members: wholeGroup.members.filter((a) => !outOfGroups.has(a)) } : wholeGroup;
     const record = withMovedMembers(snapshot.groups[group.anchor], moved);
     const renamed = record && record.displayName !== group.displayName;
@@ -184,7 +207,9 @@ function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<str
     if (record.unanchored && !record.retired?.length) create.push({ kind: 'anchorGroup', groupAnchor: group.anchor, id: record.id, displayName: record.displayName });
   }
 
-  for (const [anchor, record] of Object.entries(snapshot.groups)) {
+  for (const anchor of only ? only.groups : Object.keys(snapshot.groups)) {
+    const record = snapshot.groups[anchor];
+    if (!record) continue;
     for (const old of record.retired ?? []) {
       remove.push({ kind: 'deleteGroup', groupAnchor: anchor, id: old.id, displayName: old.displayName, reason: 'renamed' });
     }
@@ -194,7 +219,7 @@ function planGroups(desired: DesiredState, snapshot: SnapshotData, held: Set<str
   return { create, membership, remove };
 }
 
-function membershipChanges(group: DesiredGroup, current: readonly string[], displayName: string, batch: number, held: ReadonlySet<string>): Operation[] {
+function membershipChanges(group: DesiredGroup, current: readonly string[], displayName: string, batch: number, held: Held): Operation[] {
   const wanted = new Set(group.members);
   const have = new Set(current);
   const toAdd = group.members.filter((a) => !have.has(a));

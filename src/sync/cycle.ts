@@ -165,6 +165,8 @@ export class Reconciler {
   /** The view's memory is ahead of its file (see flushMemory). */
   private memoryUnsaved = false;
   private approvalStamp = '';
+  /** The caps' warnings of the last full plan: a patched poll plans too few groups to say them again itself. */
+  private lastLimitWarnings: string[] = [];
   /** What the last planned cycle read, for the report of a poll that found nothing. */
   private lastDirectory: CycleReport['directory'] | undefined;
 
@@ -302,7 +304,9 @@ export class Reconciler {
       // Something held or failed is planned again at the census's pace, or at once when an approval was written.
       const compose = !this.settled && (census || stamp !== this.approvalStamp);
       this.approvalStamp = stamp;
-      const polled = await pollDirectory(config, config.mapping, this.view, { census, compose, connection: this.connection });
+      // A change is patched into what is kept only after a cycle that left nothing held or failed: otherwise the
+      // plan of its anchors alone would leave the rest waiting.
+      const polled = await pollDirectory(config, config.mapping, this.view, { census, compose, patch: this.settled, connection: this.connection });
       if (census) {
         this.lastCensusAt = now;
         await this.flushMemory();
@@ -402,7 +406,10 @@ export class Reconciler {
     // A new or rebuilt snapshot, or one of state version 1, records the SCIM directory it now belongs to.
     snapshot.adoptTarget(config.target.url);
 
-    const limitWarnings = [...applyLimits(desired, snapshot.data, config.limits), ...recommendedLimitWarnings(desired)];
+    // A patched poll changed only `touched` since a cycle that left nothing to do: the rest stays as planned then.
+    const touched = rebuild ? undefined : read.touched;
+    const limitWarnings = touched ? this.lastLimitWarnings : [...applyLimits(desired, snapshot.data, config.limits), ...recommendedLimitWarnings(desired)];
+    this.lastLimitWarnings = limitWarnings;
     const leavers = delta.enabled ? leaversOf(read, read.memory, desired, snapshot.data) : [];
     if (read.memory) read.memory.leavers = leavers;
     const verified = verifiedDomainsOf(config.target.verifiedDomains);
@@ -411,6 +418,7 @@ export class Reconciler {
       membersPerPatch: config.target.membersPerPatch,
       deprovision: config.target.deprovision,
       ...(read.read.kind === 'delta' ? { holdAbsentUsers: { except: new Set(leavers) } } : {}),
+      ...(touched ? { only: touched } : {}),
       ...(unmanaged.length ? { noMembershipFor: new Set(unmanaged.filter((u) => !u.attrs.active).map((u) => u.anchor)) } : {}),
     });
     if (verified) {

@@ -124,6 +124,7 @@ describe('the resident daemon: polls on OpenLDAP', function () {
     expect(last.directory.read.kind).to.equal('delta');
     expect(last.directory.userEntries, 'the edited entry, and at most the overlap').to.be.within(1, 3);
     expect(last.directory.usersInScope, 'the others carried from memory').to.equal(57);
+    expect(last.directory.read.patched, 'planned for the edited person alone').to.equal(true);
     expect(last.done).to.deep.equal({ updateUser: 1 });
   });
 
@@ -137,6 +138,22 @@ describe('the resident daemon: polls on OpenLDAP', function () {
     expect(scimGroup('platform')!.members!.some((m) => m.value === id)).to.equal(true);
     const last = await waitFor('the cycle report', 10_000, () => (reports().length > before ? reports().at(-1) : undefined));
     expect(last.directory.read).to.include({ kind: 'delta', poll: 'changed' });
+    expect(last.directory.read.patched, 'a nested group is composed again, not patched').to.equal(undefined);
+  });
+
+  it('a member added to a group that nests none is patched in and planned for that group alone', async () => {
+    // sales holds users only and is nested in everyone: composed. site-admins is refused. So a new plain group.
+    const before = reports().length;
+    await slapd.modify(`dn: cn=plain,ou=groups,${SUFFIX}\nchangetype: add\nobjectClass: groupOfNames\ncn: plain\nmember: ${dn(11)}\n`);
+    await waitFor('plain on the SCIM side', 15_000, () => (scimGroup('plain')?.members?.length === 1 ? true : undefined));
+    await waitFor('its report', 10_000, () => (reports().length > before ? true : undefined));
+    const id = scimUser(12)!.id;
+    const next = reports().length;
+    await slapd.modify(`dn: cn=plain,ou=groups,${SUFFIX}\nchangetype: modify\nadd: member\nmember: ${dn(12)}\n`);
+    await waitFor('u0012 in plain', 15_000, () => (scimGroup('plain')?.members?.some((m) => m.value === id) ? true : undefined));
+    const last = await waitFor('the cycle report', 10_000, () => (reports().length > next ? reports().at(-1) : undefined));
+    expect(last.directory.read).to.include({ kind: 'delta', poll: 'changed', patched: true });
+    expect(last.done).to.deep.equal({ addMembers: 1 });
   });
 
   it('a deletion and a move out of scope are deprovisioned by the census, long before the next full read', async () => {
