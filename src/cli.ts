@@ -22,6 +22,7 @@ import { parseSince, readHistory, renderHistory, type HistoryQuery } from './aud
 import { auditFiles } from './audit/audit-log.js';
 import { findUserEntry } from './directory/reader.js';
 import { Daemon } from './daemon/daemon.js';
+import { askDaemon, findDoor } from './daemon/on-demand.js';
 import { version } from './version.js';
 import { boundHeapGrowth } from './heap-growth.js';
 
@@ -103,10 +104,30 @@ program
   .option('--force', 'apply a plan that a safety threshold would hold (never an empty directory)')
   .option('--rebuild-state', 'rebuild the snapshot from the SCIM side before planning')
   .option('--full-read', FULL_READ_HELP)
-  .option('--user <id>', 'provision on demand: apply now only what the cycle does for this person (found as explain finds them); the rest waits for the next cycle')
+  .option('--user <id>', 'provision on demand: apply now only what the cycle does for this person (found as explain finds them); the rest waits for the next cycle. Beside a running daemon, the daemon does it')
   .option('--json', 'print the cycle report as JSON instead of text')
   .action(async (opts: { config: string; dryRun?: boolean; force?: boolean; rebuildState?: boolean; fullRead?: boolean; user?: string; json?: boolean }) => {
     const config = loadOrExit(opts.config);
+    // Beside a running daemon, which holds the state lock, the daemon runs the person's cycle (same guards, audit).
+    if (opts.user !== undefined && !opts.dryRun) {
+      const door = await findDoor(config.state.path);
+      if (door && (opts.rebuildState || opts.fullRead)) {
+        process.stderr.write(`ldap-scim sync: a daemon (pid ${door.pid}) runs on ${config.state.path}: --user is passed to it, which cannot take --rebuild-state or --full-read\n`);
+        process.exitCode = EXIT.badConfig;
+        return;
+      }
+      const answer = door ? await askDaemon(door, opts.user, opts.force === true) : undefined;
+      if (answer && 'refused' in answer) {
+        process.stderr.write(`ldap-scim sync: ${answer.refused}\n`);
+        process.exitCode = EXIT.failed;
+        return;
+      }
+      if (answer) {
+        process.stdout.write((opts.json ? JSON.stringify(answer.report, null, 2) : renderReport(answer.report)) + '\n');
+        process.exitCode = answer.report.exitCode;
+        return;
+      }
+    }
     // An admin at the keyboard may just have freed a group's name in Atlassian Administration: try it at once.
     const outcome = await runCycle(config, {
       dryRun: opts.dryRun,

@@ -13,6 +13,7 @@ import { postAlert } from './alerts.js';
 import { dueWarning, expiryOf, openKeyBook, type KeyBook } from './key-lifecycle.js';
 import { DaemonMetrics } from './metrics.js';
 import { archiveReport } from './report-archive.js';
+import { closeDoor, openDoor, secretMatches, type DaemonDoor } from './on-demand.js';
 import { collectAfterCycle } from '../heap-growth.js';
 
 interface Readiness {
@@ -40,6 +41,8 @@ export class Daemon {
   private stopping = false;
   private readiness: Readiness = { ready: false, reason: 'no cycle has finished yet' };
   private guardAlerted = false;
+  /** Where `sync --user` reaches this daemon (see on-demand.ts). */
+  private door: DaemonDoor | undefined;
   readonly metrics = new DaemonMetrics();
   /** Cycles finished, for tests and the log. */
   cycles = 0;
@@ -62,6 +65,7 @@ export class Daemon {
     this.lock = await acquireStateLock(this.config.state.path);
     this.keys = await openKeyBook(this.config.state.path);
     await this.listen();
+    this.door = await openDoor(this.config.state.path, this.address!);
     this.schedule();
     log.info(`ldap-scim daemon started: schedule "${this.config.schedule}", health on http://${this.config.server.host}:${this.address?.port}/healthz`);
     this.tick();
@@ -88,6 +92,7 @@ export class Daemon {
     this.server?.closeAllConnections();
     await this.reconciler.flushMemory().catch((e: Error) => log.warn(`the directory memory was not saved (${e.message}); the next delta read of sync starts further back`));
     this.reconciler.close();
+    await closeDoor(this.config.state.path);
     await this.lock?.release();
     log.info('stopped');
   }
@@ -290,6 +295,7 @@ export class Daemon {
     const json = (status: number, body: object) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
     };
+    if (url === '/provision' && req.method === 'POST') return this.serveProvision(req, json);
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { error: 'GET only' });
     if (url === '/healthz') return json(200, { status: 'alive', cycles: this.cycles });
     if (url === '/readyz') return json(this.readiness.ready ? 200 : 503, { status: this.readiness.ready ? 'ready' : 'not ready', reason: this.readiness.reason });
@@ -300,4 +306,69 @@ export class Daemon {
     }
     json(404, { error: 'not found: /healthz, /readyz and /metrics are served' });
   }
+
+  /** POST /provision from `sync --user` on this machine: the door's secret, then one person's cycle. */
+  private async serveProvision(req: http.IncomingMessage, json: (status: number, body: object) => void): Promise<void> {
+    if (!this.door || !secretMatches(this.door, req.headers.authorization)) return json(401, { error: 'not the secret of this daemon\'s door' });
+    let body: { user?: unknown; force?: unknown };
+    try {
+      body = JSON.parse(await readBody(req, 4096)) as typeof body;
+    } catch (e) {
+      return json(400, { error: `not a JSON request: ${(e as Error).message}` });
+    }
+    if (typeof body.user !== 'string' || !body.user.trim()) return json(400, { error: 'user: a DN or name is required' });
+    if (this.stopping) return json(503, { error: 'the daemon is stopping' });
+    json(200, { report: await this.provision(body.user, body.force === true) });
+  }
+
+  /**
+   * One person's cycle, after the cycle running now and before any other: the same guards, audit trail, report
+   * file and metrics as the daemon's own cycles. Readiness is left to those.
+   */
+  private async provision(user: string, force: boolean): Promise<CycleReport> {
+    while (this.running) await this.running.catch(() => undefined);
+    const config = this.config;
+    let report!: CycleReport;
+    this.running = (async () => {
+      this.refreshToken(config);
+      ({ report } = await this.reconciler.cycle({
+        lockHeld: true,
+        signal: this.abort.signal,
+        onlyUser: user,
+        force,
+        retryRefusedGroups: true,
+        // Polling: from the view kept in memory, planned whole and cut to the person (seconds, not a full read).
+        ...(this.polling(config) && this.cycles > 0 ? { poll: true, composeAll: true } : {}),
+      }));
+      report.warnings.unshift(`provisioned on demand: ${user}`);
+      this.metrics.cycle(report);
+      const line = `on demand for ${user}: ${summaryLine(report)}`;
+      if (report.exitCode === EXIT.ok) log.info(line);
+      else log.warn(line);
+      await archiveReport(config.state.path, report, config.state.keepReports).catch((e: Error) => log.warn(`could not keep the cycle report: ${e.message}`));
+    })().finally(() => {
+      this.running = undefined;
+      // A poll that met this cycle was dropped: the polls go on from here.
+      this.schedulePoll();
+    });
+    await this.running;
+    return report;
+  }
+}
+
+/** A request body, refused past `limit` bytes. */
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => {
+      body += chunk;
+      if (body.length > limit) {
+        reject(new Error(`over ${limit} bytes`));
+        req.destroy();
+      }
+    });
+    req.on('end', () => resolve(body));
+    req.on('error', reject);
+  });
 }

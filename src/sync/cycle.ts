@@ -53,6 +53,8 @@ export interface CycleOptions {
   fullReadReason?: string;
   /** The daemon's poll: only what changed since the last read, against what the Reconciler keeps in memory. */
   poll?: boolean;
+  /** With poll: plan the whole directory as the view holds it, even if nothing changed (provision on demand). */
+  composeAll?: boolean;
 }
 
 export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
@@ -161,6 +163,8 @@ export class Reconciler {
   private lastCensusAt: number | undefined;
   private lastKeyCheckAt = 0;
   private settled = false;
+  /** The next poll plans the whole directory, changed or not (after a cycle for one person). */
+  private replanSoon = false;
   private lastWarnings = new Set<string>();
   /** The view's memory is ahead of its file (see flushMemory). */
   private memoryUnsaved = false;
@@ -220,8 +224,12 @@ export class Reconciler {
       if (scim) report.calls = { ...scim.transport.stats };
       report.durationMs = Date.now() - started;
       if (this.options.resident) {
-        // A quiet poll planned nothing, so it says nothing about what is held or failed.
-        if (report.directory.read.poll !== 'quiet') this.settled = settledBy(report);
+        // A quiet poll planned nothing, so it says nothing about what is held or failed. A cycle for one person
+        // applied only their part of the plan: the next poll plans everything again (what its read took in too).
+        if (options.onlyUser !== undefined) {
+          this.settled = false;
+          this.replanSoon = true;
+        } else if (report.directory.read.poll !== 'quiet') this.settled = settledBy(report);
         // After a failure nothing kept in memory is trusted: the next cycle loads the files again.
         if (result === 'failed' || result === 'scim-failed' || result === 'interrupted') this.close();
         // A snapshot that had no file when it was opened is loaded again, now that there is one: until then every
@@ -302,8 +310,9 @@ export class Reconciler {
       const census = censusDue(this.lastCensusAt, now, delta.censusSeconds);
       const stamp = await approvalStamp(config.state.path);
       // Something held or failed is planned again at the census's pace, or at once when an approval was written.
-      const compose = !this.settled && (census || stamp !== this.approvalStamp);
+      const compose = options.composeAll === true || this.replanSoon || (!this.settled && (census || stamp !== this.approvalStamp));
       this.approvalStamp = stamp;
+      this.replanSoon = false;
       // A change is patched into what is kept only after a cycle that left nothing held or failed: otherwise the
       // plan of its anchors alone would leave the rest waiting.
       const polled = await pollDirectory(config, config.mapping, this.view, { census, compose, patch: this.settled, connection: this.connection });

@@ -179,6 +179,19 @@ describe('the resident daemon: polls on OpenLDAP', function () {
     });
     expect(held).to.match(/2 users would be deactivated, and 5 were in the last 60 minutes/);
     expect(sandbox.writeCount(), 'nothing written while held').to.equal(0);
+
+    // A new hire while the daemon holds: the polls plan them into the held plan, so the admin provisions them on
+    // demand. sync --user reaches the running daemon (which holds the lock), and only the hire is written.
+    await slapd.modify(`dn: uid=hire1,ou=people,${SUFFIX}\nchangetype: add\nobjectClass: inetOrgPerson\nuid: hire1\ncn: New Hire\nsn: Hire\nmail: hire1@example.test\n`);
+    const door = JSON.parse(readFileSync(path.join(dir, 'state', 'snapshot.json.daemon.json'), 'utf8')) as { url: string };
+    const stranger = await fetch(`${door.url}/provision`, { method: 'POST', headers: { authorization: 'Bearer guess' }, body: '{"user":"hire1"}' });
+    expect(stranger.status, 'without the door\'s secret').to.equal(401);
+    const onDemand = await cli(['sync', '--config', configFile, '--user', 'hire1']);
+    expect(onDemand.code, onDemand.stderr + onDemand.stdout).to.equal(0);
+    expect(onDemand.stdout).to.match(/provisioned on demand: hire1/);
+    expect(sandbox.users().find((u) => u.userName === 'hire1@example.test')?.active).to.equal(true);
+    expect([25, 26].map((n) => scimUser(n)?.active), 'the held removals stay held').to.deep.equal([true, true]);
+    expect((await readyz())?.status, 'still held').to.equal(503);
     // The admin confirms, as for a large change at once; the daemon picks the approval up without a restart.
     const approve = await cli(['plan', '--config', configFile, '--approve']);
     expect(approve.code, approve.stderr).to.equal(0);
