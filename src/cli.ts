@@ -116,6 +116,7 @@ program
         process.exitCode = EXIT.badConfig;
         return;
       }
+      if (door) process.stderr.write(`asking the daemon running on ${config.state.path} (pid ${door.pid}) to provision ${opts.user}\n`);
       const answer = door ? await askDaemon(door, opts.user, opts.force === true) : undefined;
       if (answer && 'refused' in answer) {
         process.stderr.write(`ldap-scim sync: ${answer.refused}\n`);
