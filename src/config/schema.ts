@@ -157,9 +157,10 @@ export const configSchema = z.strictObject({
       })
       .default({ rotateMb: 50, rotateDays: 30, keepDays: 400 }),
   }),
+  // Default: DEFAULT_SCHEDULE (load.ts), which depends on whether the daemon polls.
   schedule: text()
     .refine((v) => cron.validate(v), { error: 'must be a cron expression such as "*/15 * * * *" (six fields allow seconds)' })
-    .default('*/15 * * * *'),
+    .optional(),
   // `alerts:` with every key commented out is null in YAML: the same as no alerts.
   alerts: z.preprocess(
     (v) => v ?? {},

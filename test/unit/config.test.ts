@@ -42,6 +42,14 @@ describe('config', () => {
     expect(c.source.tls.rejectUnauthorized).to.equal(true);
   });
 
+  it('schedules full reads every 15 minutes without polls, and hourly (the safety net) with them, unless told', () => {
+    expect(parseConfig(BASE, '/etc/ldap-scim/config.yaml', env).schedule).to.equal('*/15 * * * *');
+    const polling = BASE.replace(/^source:\n/m, 'source:\n  delta: { enabled: true }\n');
+    expect(parseConfig(polling, '/etc/ldap-scim/config.yaml', env).schedule).to.equal('7 * * * *');
+    expect(parseConfig(polling.replace(/enabled: true/, 'enabled: true, pollSeconds: 0'), '/etc/ldap-scim/config.yaml', env).schedule).to.equal('*/15 * * * *');
+    expect(parseConfig(polling + 'schedule: "*/5 * * * *"\n', '/etc/ldap-scim/config.yaml', env).schedule).to.equal('*/5 * * * *');
+  });
+
   it('loads a valid file with env substitution, defaults and paths relative to the file', () => {
     const c = parseConfig(BASE, '/etc/ldap-scim/config.yaml', env);
     expect(c.source.bindPassword).to.equal('bind-secret-1');
