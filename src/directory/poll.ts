@@ -38,6 +38,8 @@ export interface ResidentView {
   renames?: RecentRenames;
   /** The state the last compose made, patched in place by polls whose changes touch only themselves. */
   desired?: MappedState;
+  /** The CPU this process spent on the last census (what the daemon paces the census by). */
+  censusCpuMs?: number;
 }
 
 /**
@@ -155,7 +157,10 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
       groups.push(mapGroup(rules, dn, anchor, textValues(values, dialect), await membersOf(client, source, dialect, dn, values)));
     }
   }
+  const cpuBefore = process.cpuUsage();
   const census = options.census ? await takeCensus(client, source, dialect) : undefined;
+  const censusCpu = process.cpuUsage(cpuBefore);
+  if (census) view.censusCpuMs = (censusCpu.user + censusCpu.system) / 1000;
   const cursor = change.finish(last);
   if ('unavailable' in cursor) return { kind: 'full-read', reason: cursor.unavailable };
 

@@ -29,7 +29,8 @@ describe('the resident reconciler: polls on Active Directory (Samba AD DC)', fun
   before(async () => {
     dc = await startSambaDc();
     ad = adDirectoryLdif({ baseDn: dc.baseDn, users: 120, bigGroupMembers: 40 });
-    await dc.add(ad.ldif);
+    // A second OU inside the users' scope, there before the first read: a move into it is a move within the scope.
+    await dc.add(`${ad.ldif}\ndn: OU=Moved,${ad.peopleDn}\nobjectClass: top\nobjectClass: organizationalUnit\nou: Moved\n`);
     scim = await startScim('sandbox');
     const { load } = writeConfig({
       ldapUrl: dc.url,
@@ -85,6 +86,21 @@ describe('the resident reconciler: polls on Active Directory (Samba AD DC)', fun
     const report = await poll();
     expect(report.directory.read.poll).to.equal('changed');
     expect(((await groups()).find((g) => g.displayName === parentName)!.members ?? []).map((m) => m.value)).to.include(id);
+  });
+
+  it('a rename and a move within the scope keep every membership: the linked member values follow, the groups do not change', async () => {
+    const memberships = async () => Object.fromEntries((await groups()).map((g) => [g.displayName, (g.members ?? []).map((m) => m.value).sort()]));
+    const before = await memberships();
+    const enabled = ad.groups.sales!.members.filter((u) => !ad.disabledUsers.includes(u) && u !== ad.userWithoutMail);
+    const [renamed, moved] = enabled.slice(1, 3) as [string, string];
+    expect(before.sales).to.include((await userByDn(renamed))!.id);
+    await dc.modify(
+      `dn: ${renamed}\nchangetype: modrdn\nnewrdn: ${renamed.split(',')[0]} Renamed\ndeleteoldrdn: 1\n\n` +
+        `dn: ${moved}\nchangetype: modrdn\nnewrdn: ${moved.split(',')[0]}\ndeleteoldrdn: 1\nnewsuperior: OU=Moved,${ad.peopleDn}\n`,
+    );
+    const report = await poll();
+    expect(report.directory.read).to.include({ kind: 'delta', poll: 'changed' });
+    expect(await memberships()).to.deep.equal(before);
   });
 
   it('a deletion and a move out of scope are found by the census and deprovisioned, with no full read', async () => {

@@ -3,7 +3,7 @@ import { formatObjectGuid, objectGuidFilter } from '../../src/directory/dialects
 import { openLdapDialect } from '../../src/directory/dialects/openldap.js';
 import type { Plan } from '../../src/plan/operations.js';
 import { emptySnapshot } from '../../src/state/snapshot.js';
-import { censusDue, confirmedRemovals, settledBy } from '../../src/sync/cycle.js';
+import { censusDue, censusInterval, confirmedRemovals, settledBy } from '../../src/sync/cycle.js';
 import { newReport } from '../../src/sync/report.js';
 
 // The small policy pieces the resident Reconciler calls: when a census is due, when a poll may skip planning,
@@ -13,6 +13,13 @@ describe('resident reconciler policies', () => {
     expect(censusDue(undefined, 1_000, 60)).to.equal(true);
     expect(censusDue(1_000, 60_999, 60)).to.equal(false);
     expect(censusDue(1_000, 61_000, 60)).to.equal(true);
+  });
+
+  it('runs the census less often when one costs more than its share of a core', () => {
+    expect(censusInterval(60, undefined)).to.equal(60);
+    expect(censusInterval(60, 750)).to.equal(60); // 150,000 people: 0.75 s a minute is 1.25 %
+    expect(censusInterval(60, 5_000)).to.equal(334); // a million: 5 s each, at most 1.5 % of a core
+    expect(censusInterval(600, 5_000)).to.equal(600);
   });
 
   it('only a clean success settles: a failure, a guard hold or a conflict waiting for review is planned again', () => {
