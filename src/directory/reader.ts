@@ -235,7 +235,9 @@ export async function changedContainers(client: Client, source: Config['source']
       attributes: ['uSNChanged', 'entryCSN', 'modifyTimestamp'],
       timeLimit: source.timeLimitSeconds,
     });
-    return searchEntries.map((e) => `${e.dn}|${String(e.uSNChanged ?? e.entryCSN ?? e.modifyTimestamp ?? '')}`);
+    // ldapts lists every attribute asked for, with [] where the entry has none: the first one the server has.
+    const stamp = (e: (typeof searchEntries)[number]) => [e.uSNChanged, e.entryCSN, e.modifyTimestamp].map((v) => String(v ?? '')).find((v) => v !== '') ?? '';
+    return searchEntries.map((e) => `${e.dn}|${stamp(e)}`);
   } catch (e) {
     throw new DirectoryError(`looking for containers changed under ${source.users.baseDn} failed: ${describeLdapError(e)}`);
   }

@@ -223,46 +223,20 @@ export class Reconciler {
     void this.connection.close();
   }
 
+  /**
+   * One cycle, top to bottom: read → compose → gate → commit. Each step returns what the next one needs, or how the
+   * cycle ends; endOf turns that into the report's result and exit code.
+   */
   async cycle(options: CycleOptions = {}): Promise<CycleOutcome> {
     const config = this.config;
     const started = Date.now();
     const report = newReport(config.state.path);
+    const outcome: CycleOutcome = { report };
     // Made when first needed: a quiet poll makes no SCIM call, and an HTTP client every two seconds is not free.
     let scim: ScimClient | undefined;
-    const client = () => (scim ??= scimClientFor(config));
-    const outcome: CycleOutcome = { report };
-    const finish = (result: CycleReport['result'], exitCode: number, error?: string): CycleOutcome => {
-      report.result = result;
-      report.exitCode = exitCode;
-      if (error) report.error = error;
-      if (scim) report.calls = { ...scim.transport.stats };
-      report.durationMs = Date.now() - started;
-      if (this.options.resident) {
-        // A quiet poll planned nothing, so it says nothing about what is held or failed. A cycle for one person
-        // applied only their part of the plan: the next poll plans everything again (what its read took in too).
-        if (options.onlyUser !== undefined) {
-          this.settled = false;
-          this.replanSoon = true;
-        } else if (report.directory.read.poll !== 'quiet') this.settled = settledBy(report);
-        // After a failure nothing kept in memory is trusted: the next cycle loads the files again.
-        if (result === 'failed' || result === 'scim-failed' || result === 'interrupted') this.close();
-        // A snapshot that had no file when it was opened is loaded again, now that there is one: until then every
-        // cycle would take it for a first one and list the SCIM side.
-        if (this.snapshot && !this.snapshot.existed) {
-          this.snapshot.close();
-          this.snapshot = undefined;
-        }
-      }
-      return outcome;
-    };
-    // Stops that no --force overrides: the state and the SCIM side disagree about what exists.
-    const stopBeforeWriting = (reason: string): CycleOutcome => {
-      log.error(reason);
-      report.guard = [reason];
-      return finish('guard-stopped', EXIT.guard, `stopped before any write: ${reason}`);
-    };
+    const run: CycleRun = { options, report, outcome, client: () => (scim ??= scimClientFor(config)) };
     let lock: StateLock | undefined;
-    let snapshot: Snapshot | undefined;
+    let ending: Ending;
     try {
       if (!options.dryRun) {
         const problem = await stateWritableProblem(config.state.path);
@@ -270,42 +244,66 @@ export class Reconciler {
         await mkdir(path.dirname(config.state.path), { recursive: true });
         if (!options.lockHeld) lock = await acquireStateLock(config.state.path);
       }
-      const read = await this.read(options, report);
-      if ('quiet' in read) {
-        if (Date.now() - this.lastKeyCheckAt >= KEY_CHECK_EVERY_MS) {
-          await client().countUsers('API key check');
-          this.lastKeyCheckAt = Date.now();
-        }
-        report.directory = { ...(this.lastDirectory ?? report.directory), read: read.quiet, userEntries: 0, groupEntries: 0 };
-        return finish('success', EXIT.ok);
-      }
-      snapshot = this.snapshot ?? (await Snapshot.open(config.state.path));
-      if (this.options.resident) this.snapshot = snapshot;
-      return await this.reconcile(read, snapshot, client(), report, outcome, options, finish, stopBeforeWriting);
+      ending = await this.steps(run);
     } catch (e) {
-      if (e instanceof KeyRejectedError) {
-        log.error(e.message);
-        return finish('key-rejected', EXIT.keyRejected, e.message);
-      }
-      if (e instanceof DirectoryError) {
-        log.error(`directory read failed, nothing was written: ${e.message}`);
-        return finish('directory-failed', EXIT.failed, e.message);
-      }
-      if (e instanceof StateError) {
-        log.error(e.message);
-        return finish('failed', EXIT.failed, e.message);
-      }
-      if (e instanceof ScimError) {
-        log.error(e.message);
-        return finish('scim-failed', EXIT.failed, e.message);
-      }
-      log.error(`unexpected error: ${(e as Error).stack ?? String(e)}`);
-      return finish('failed', EXIT.failed, (e as Error).message);
+      ending = { kind: 'error', error: e };
+    }
+    try {
+      const { result, exitCode, error, log: errors } = endOf(ending);
+      for (const line of errors ?? []) log.error(line);
+      if (ending.kind === 'stopped') report.guard = [ending.reason];
+      report.result = result;
+      report.exitCode = exitCode;
+      if (error) report.error = error;
+      if (scim) report.calls = { ...scim.transport.stats };
+      report.durationMs = Date.now() - started;
+      if (this.options.resident) this.afterCycle(options, report);
+      return outcome;
     } finally {
-      if (!this.options.resident) snapshot?.close();
+      if (!this.options.resident) run.snapshot?.close();
       scim?.transport.close();
       await lock?.release();
     }
+  }
+
+  private async steps(run: CycleRun): Promise<Ending> {
+    const read = await this.read(run.options, run.report);
+    if ('quiet' in read) return this.quiet(run, read.quiet);
+    run.snapshot = this.snapshot ?? (await Snapshot.open(this.config.state.path));
+    if (this.options.resident) this.snapshot = run.snapshot;
+    const composed = await this.compose(run, read, run.snapshot);
+    if ('kind' in composed) return composed;
+    const gated = await this.gate(run, composed, run.snapshot);
+    if ('kind' in gated) return gated;
+    return this.commit(run, composed, gated, run.snapshot);
+  }
+
+  /** What a resident reconciler keeps, or lets go of, after a cycle. */
+  private afterCycle(options: CycleOptions, report: CycleReport): void {
+    // A quiet poll planned nothing, so it says nothing about what is held or failed. A cycle for one person
+    // applied only their part of the plan: the next poll plans everything again (what its read took in too).
+    if (options.onlyUser !== undefined) {
+      this.settled = false;
+      this.replanSoon = true;
+    } else if (report.directory.read.poll !== 'quiet') this.settled = settledBy(report);
+    // After a failure nothing kept in memory is trusted: the next cycle loads the files again.
+    if (report.result === 'failed' || report.result === 'scim-failed' || report.result === 'interrupted') this.close();
+    // A snapshot that had no file when it was opened is loaded again, now that there is one: until then every
+    // cycle would take it for a first one and list the SCIM side.
+    if (this.snapshot && !this.snapshot.existed) {
+      this.snapshot.close();
+      this.snapshot = undefined;
+    }
+  }
+
+  /** A poll that found nothing: the key is proved once a minute, and the report says what the last plan read. */
+  private async quiet(run: CycleRun, read: CycleReport['directory']['read']): Promise<Ending> {
+    if (Date.now() - this.lastKeyCheckAt >= KEY_CHECK_EVERY_MS) {
+      await run.client().countUsers('API key check');
+      this.lastKeyCheckAt = Date.now();
+    }
+    run.report.directory = { ...(this.lastDirectory ?? run.report.directory), read, userEntries: 0, groupEntries: 0 };
+    return { kind: 'done', failures: 0 };
   }
 
   /**
@@ -361,76 +359,76 @@ export class Reconciler {
     return read;
   }
 
-  private async reconcile(
-    firstRead: DirectoryRead,
-    snapshot: Snapshot,
-    client: ScimClient,
-    report: CycleReport,
-    outcome: CycleOutcome,
-    options: CycleOptions,
-    finish: (result: CycleReport['result'], exitCode: number, error?: string) => CycleOutcome,
-    stopBeforeWriting: (reason: string) => CycleOutcome,
-  ): Promise<CycleOutcome> {
-    const config = this.config;
-    const { delta } = config.source;
-    let read = firstRead;
-    // Said in the report before any stop below, so that a stopped cycle still shows what the directory held.
-    const describeRead = ({ desired, counts, read: kind }: DirectoryRead) => {
-      outcome.desired = desired;
-      report.directory = {
-        read: kind,
-        userEntries: counts.userEntries,
-        groupEntries: counts.groupEntries,
-        usersInScope: desired.users.size,
-        groupsInScope: desired.groups.size,
-        membersOutsideScope: desired.membersOutsideScope,
-      };
-      this.lastDirectory = report.directory;
-      report.skipped = desired.skipped;
-      // A poll re-plans the whole scope: its skipped entries were logged when they were read.
-      const quietly = kind.poll !== undefined;
-      if (!quietly) for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
-      report.adjusted = desired.warnings.map(({ kind: k, dn, field, message }) => ({ kind: k, dn, field, message }));
-      if (!quietly) for (const a of report.adjusted) log.warn(`adjusted ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
+  /** Said in the report before any stop, so that a stopped cycle still shows what the directory held. */
+  private describeRead(run: CycleRun, { desired, counts, read: kind }: DirectoryRead): void {
+    const { report } = run;
+    run.outcome.desired = desired;
+    report.directory = {
+      read: kind,
+      userEntries: counts.userEntries,
+      groupEntries: counts.groupEntries,
+      usersInScope: desired.users.size,
+      groupsInScope: desired.groups.size,
+      membersOutsideScope: desired.membersOutsideScope,
     };
-    describeRead(read);
+    this.lastDirectory = report.directory;
+    report.skipped = desired.skipped;
+    // A poll re-plans the whole scope: its skipped entries were logged when they were read.
+    const quietly = kind.poll !== undefined;
+    if (!quietly) for (const s of desired.skipped) log.warn(`skipped ${s.kind} ${s.dn}: ${s.reason}`);
+    report.adjusted = desired.warnings.map(({ kind: k, dn, field, message }) => ({ kind: k, dn, field, message }));
+    if (!quietly) for (const a of report.adjusted) log.warn(`adjusted ${a.kind} ${a.dn}: ${a.field}: ${a.message}`);
+  }
+
+  /**
+   * The snapshot against the SCIM side: a stop when they disagree about what exists, a rebuild by listing when it
+   * is missing or accounts were deleted there (a delta read is then read again whole: a rebuild links only the
+   * users it is given).
+   */
+  private async checkSnapshot(run: CycleRun, read: DirectoryRead, snapshot: Snapshot): Promise<Ending | { read: DirectoryRead; rebuild: boolean; listedGroups?: Map<string, ScimGroup> }> {
+    const { config } = this;
+    const { report, options } = run;
     let rebuild = !snapshot.existed || options.rebuildState === true;
     const otherTarget = snapshot.targetProblem(config.target.url);
     if (!rebuild) {
-      if (otherTarget) return stopBeforeWriting(otherTarget);
+      if (otherTarget) return { kind: 'stopped', reason: otherTarget };
       // A quiet cycle makes no other call: without this one read, an expired key would go unnoticed until the
       // directory next changes. Its count also shows a SCIM side that lost what the snapshot says it holds.
       // (A rebuild lists the SCIM side, which proves the key as well.)
-      const lost = scimSideLost(await client.countUsers('API key check'), snapshot.data, config.target.url);
+      const lost = scimSideLost(await run.client().countUsers('API key check'), snapshot.data, config.target.url);
       this.lastKeyCheckAt = Date.now();
-      if (lost && 'stop' in lost) return stopBeforeWriting(lost.stop);
+      if (lost && 'stop' in lost) return { kind: 'stopped', reason: lost.stop };
       if (lost) {
         const warning = `${lost.deleted}; the snapshot is rebuilt from the SCIM side (nothing is deprovisioned)`;
         log.warn(warning);
         report.warnings.push(warning);
         rebuild = true;
-        // A rebuild links only the users it is given: after a delta read that would be only the changed ones.
         if (read.read.kind === 'delta') {
-          read = await readDesiredState(config, config.mapping, { ...delta, memory: read.memory, forced: 'the snapshot is being rebuilt' });
+          read = await readDesiredState(config, config.mapping, { ...config.source.delta, memory: read.memory, forced: 'the snapshot is being rebuilt' });
           if (this.options.resident) this.view = residentViewOf(read);
-          describeRead(read);
+          this.describeRead(run, read);
         }
       }
     }
-    const { desired, counts } = read;
+    if (!rebuild) return { read, rebuild };
+    log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
+    // The old records are worth keeping only where they name this SCIM directory (not after a move of target).
+    const previous = snapshot.existed && !otherTarget ? snapshot.data : undefined;
+    const rebuilt = await withSendingGrowth(() => rebuildSnapshot(run.client(), read.desired, managedFields(config), previous));
+    snapshot.replace(rebuilt.data);
+    report.rebuild = rebuilt.counts;
+    return { read, rebuild, listedGroups: rebuilt.groupsByName };
+  }
 
-    const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
-    managed.add('active');
-    let listedGroups: Map<string, ScimGroup> | undefined;
-    if (rebuild) {
-      log.info(`${snapshot.existed ? 'rebuilding' : 'no state file yet; building'} the snapshot from the SCIM side (${config.target.url})`);
-      // The old records are worth keeping only where they name this SCIM directory (not after a move of target).
-      const previous = snapshot.existed && !otherTarget ? snapshot.data : undefined;
-      const rebuilt = await withSendingGrowth(() => rebuildSnapshot(client, desired, managed, previous));
-      snapshot.replace(rebuilt.data);
-      report.rebuild = rebuilt.counts;
-      listedGroups = rebuilt.groupsByName;
-    }
+  /** Compose: the plan from what was read and the snapshot, with its conflicts, caps and warnings. */
+  private async compose(run: CycleRun, firstRead: DirectoryRead, snapshot: Snapshot): Promise<Ending | Composed> {
+    const { config } = this;
+    const { report, options, outcome } = run;
+    this.describeRead(run, firstRead);
+    const checked = await this.checkSnapshot(run, firstRead, snapshot);
+    if ('kind' in checked) return checked;
+    const { read, rebuild, listedGroups } = checked;
+    const { desired, counts } = read;
     // A new or rebuilt snapshot, or one of state version 1, records the SCIM directory it now belongs to.
     snapshot.adoptTarget(config.target.url);
 
@@ -438,7 +436,7 @@ export class Reconciler {
     const touched = rebuild ? undefined : read.touched;
     const limitWarnings = touched ? this.lastLimitWarnings : [...applyLimits(desired, snapshot.data, config.limits), ...recommendedLimitWarnings(desired)];
     this.lastLimitWarnings = limitWarnings;
-    const leavers = delta.enabled ? leaversOf(read, read.memory, desired, snapshot.data) : [];
+    const leavers = config.source.delta.enabled ? leaversOf(read, read.memory, desired, snapshot.data) : [];
     if (read.memory) read.memory.leavers = leavers;
     const verified = verifiedDomainsOf(config.target.verifiedDomains);
     const unmanaged = verified ? [...desired.users.values()].filter((u) => !verified.manages(u.attrs.email)) : [];
@@ -460,7 +458,7 @@ export class Reconciler {
     if (creates.length) {
       plan.conflicts.push(
         ...resolveGroupConflicts(plan, {
-          found: listedGroups ?? (await sameNamedGroups(client, creates)),
+          found: listedGroups ?? (await sameNamedGroups(run.client(), creates)),
           snapshot: snapshot.data,
           adoptAll: config.target.adoptExistingGroups === true,
           approval: groupApprovalCheck(approvals),
@@ -471,9 +469,7 @@ export class Reconciler {
     }
     if (options.onlyUser !== undefined) {
       const { anchor } = await findPerson(config, options.onlyUser, desired, snapshot.data);
-      if (!anchor) {
-        return finish('failed', EXIT.failed, `${options.onlyUser}: no user entry with this DN or name under ${config.source.users.baseDn}, and nothing pushed under this name; nothing was written`);
-      }
+      if (!anchor) return { kind: 'person-not-found', message: `${options.onlyUser}: no user entry with this DN or name under ${config.source.users.baseDn}, and nothing pushed under this name; nothing was written` };
       plan.operations = onlyForPerson(plan.operations, anchor);
       // The conflicts that matter to this person: those of the groups they are in.
       plan.conflicts = plan.conflicts.filter((c) => desired.groups.get(c.anchor)?.members.includes(anchor));
@@ -491,10 +487,19 @@ export class Reconciler {
     // A poll logs a warning only when it is new: the same one every few seconds would bury the log.
     for (const w of plan.warnings) if (!read.read.poll || !this.lastWarnings.has(w)) log.warn(w);
     this.lastWarnings = new Set(plan.warnings);
+    return { read, plan, refused, approvals, ...(verified ? { verified } : {}) };
+  }
 
+  /**
+   * Gate: the safety guards over the plan and the removals of the window, and what an admin confirmed (--force, an
+   * approval of this very plan). Nothing has been written when it holds.
+   */
+  private async gate(run: CycleRun, { read, plan }: Composed, snapshot: Snapshot): Promise<Ending | Gated> {
+    const { config } = this;
+    const { options, outcome, report } = run;
     const window = this.window ?? (await RemovalWindow.open(config.state.path));
     if (this.options.resident) this.window = window;
-    const stops = checkSafety(plan, desired, snapshot.data, config.safety, window.counts(new Date(), config.safety.windowMinutes));
+    const stops = checkSafety(plan, read.desired, snapshot.data, config.safety, window.counts(new Date(), config.safety.windowMinutes));
     outcome.guardStops = [...stops];
     // An admin confirms a large change with --force, or ahead of time with `plan --approve` (the daemon has no
     // --force): an approval covers exactly the removals it was written for, once.
@@ -512,12 +517,17 @@ export class Reconciler {
       // What the directory said is kept even when nothing is applied: `plan --approve`, run beside the daemon, then
       // plans from the same memory (the people a census found gone among them) and approves the very plan held here.
       if (read.memory) await this.saveMemory(read.memory);
-      for (const s of holding) log.error(`safety guard: ${s.reason}`);
-      return finish('guard-stopped', EXIT.guard, `stopped by a safety guard before any write: ${holding.map((s) => s.reason).join('; ')}`);
+      return { kind: 'held', reasons: holding.map((s) => s.reason) };
     }
-    if (options.dryRun) return finish('dry-run', holding.length ? EXIT.guard : EXIT.ok);
+    if (options.dryRun) return { kind: 'dry-run', held: holding.length > 0 };
+    if (options.signal?.aborted) return { kind: 'interrupted', partway: false };
+    return { window, approved, confirmedStops: stops.length > 0 && confirmed !== '' };
+  }
 
-    if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped before any write: the process is shutting down');
+  /** Commit: the SCIM calls, each confirmed one journaled, then what the cycle leaves for the next ones. */
+  private async commit(run: CycleRun, { read, plan, refused, approvals, verified }: Composed, { window, approved, confirmedStops }: Gated, snapshot: Snapshot): Promise<Ending> {
+    const { config } = this;
+    const { options, report } = run;
     // Saved before the SCIM calls, as what this cycle's plan was made from: the snapshot may change only in step
     // with it. A cycle that changes the snapshot without a new memory (delta reads off or unusable) drops the old one.
     if (!read.memory) await forgetDirectoryMemory(config.state.path);
@@ -530,10 +540,10 @@ export class Reconciler {
     await withSendingGrowth(async () => {
       try {
         await applyPlan(plan.operations, {
-          client,
+          client: run.client(),
           snapshot,
           report,
-          managedFields: managed,
+          managedFields: managedFields(config),
           adoptAll: config.target.adoptExistingGroups === true,
           groupApproved: approvedByName(approvals),
           membersPerPatch: config.target.membersPerPatch,
@@ -553,8 +563,8 @@ export class Reconciler {
     await window.record(confirmedRemovals(plan, snapshot.data), new Date(), config.safety.windowMinutes);
     // Removals an admin confirmed (--force, or an approval of this plan) were reviewed with the ones before them
     // in the window, which therefore count no more: a wave of leavers confirmed once is not held again at once.
-    if (stops.length && confirmed) await window.clear();
-    if (options.signal?.aborted) return finish('interrupted', EXIT.failed, 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there');
+    if (confirmedStops) await window.clear();
+    if (options.signal?.aborted) return { kind: 'interrupted', partway: true };
     if (approved.status === 'matches') await consumeApproval(config.state.path);
     // Used up once the approved SCIM group is ours, whether the plan adopted it or a create's 409 did.
     if (approvals.length) {
@@ -568,11 +578,90 @@ export class Reconciler {
       refused,
       refusedNow.map((c) => ({ anchor: c.anchor, displayName: c.displayName, refusedAt: at })),
       // Kept while the group is still in scope and not made: a refusal of a group since renamed or gone is moot.
-      (anchor) => desired.groups.has(anchor) && !snapshot.data.groups[anchor],
+      (anchor) => read.desired.groups.has(anchor) && !snapshot.data.groups[anchor],
     );
-    if (report.failures.length) return finish('completed-with-failures', EXIT.failed, `${report.failures.length} operations failed; they are retried next cycle`);
-    return finish('success', EXIT.ok);
+    return { kind: 'done', failures: report.failures.length };
   }
+}
+
+/** What one cycle carries from step to step. */
+interface CycleRun {
+  options: CycleOptions;
+  report: CycleReport;
+  outcome: CycleOutcome;
+  client: () => ScimClient;
+  snapshot?: Snapshot;
+}
+
+/** What compose hands on: the read (read again whole after a rebuild), the plan, and the side files it read. */
+interface Composed {
+  read: DirectoryRead;
+  plan: Plan;
+  refused: Awaited<ReturnType<typeof readRefusedCreates>>;
+  approvals: Awaited<ReturnType<typeof readGroupApprovals>>;
+  verified?: ReturnType<typeof verifiedDomainsOf> & object;
+}
+
+/** What the gate lets through: the window to record the removals in, and what the admin confirmed. */
+interface Gated {
+  window: RemovalWindow;
+  approved: ApprovalCheck;
+  /** Guards stopped the plan and --force or an approval confirmed it: the window starts afresh after it. */
+  confirmedStops: boolean;
+}
+
+/** How a cycle ends, before it is a result and an exit code (see endOf). */
+export type Ending =
+  | { kind: 'done'; failures: number }
+  /** The state and the SCIM side disagree about what exists: no --force overrides it. */
+  | { kind: 'stopped'; reason: string }
+  /** Safety guards hold the plan: --force or an approval lets it through. */
+  | { kind: 'held'; reasons: string[] }
+  | { kind: 'dry-run'; held: boolean }
+  | { kind: 'interrupted'; partway: boolean }
+  | { kind: 'person-not-found'; message: string }
+  | { kind: 'error'; error: unknown };
+
+/** Every way a cycle ends, as the report's result, the exit code, and the errors to log: the one place that decides. */
+export function endOf(ending: Ending): { result: CycleReport['result']; exitCode: number; error?: string; log?: string[] } {
+  switch (ending.kind) {
+    case 'done':
+      return ending.failures
+        ? { result: 'completed-with-failures', exitCode: EXIT.failed, error: `${ending.failures} operations failed; they are retried next cycle` }
+        : { result: 'success', exitCode: EXIT.ok };
+    case 'stopped':
+      return { result: 'guard-stopped', exitCode: EXIT.guard, error: `stopped before any write: ${ending.reason}`, log: [ending.reason] };
+    case 'held':
+      return { result: 'guard-stopped', exitCode: EXIT.guard, error: `stopped by a safety guard before any write: ${ending.reasons.join('; ')}`, log: ending.reasons.map((r) => `safety guard: ${r}`) };
+    case 'dry-run':
+      return { result: 'dry-run', exitCode: ending.held ? EXIT.guard : EXIT.ok };
+    case 'interrupted':
+      return {
+        result: 'interrupted',
+        exitCode: EXIT.failed,
+        error: ending.partway
+          ? 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there'
+          : 'stopped before any write: the process is shutting down',
+      };
+    case 'person-not-found':
+      return { result: 'failed', exitCode: EXIT.failed, error: ending.message };
+    case 'error': {
+      const e = ending.error;
+      const message = e instanceof Error ? e.message : String(e);
+      if (e instanceof KeyRejectedError) return { result: 'key-rejected', exitCode: EXIT.keyRejected, error: message, log: [message] };
+      if (e instanceof DirectoryError) return { result: 'directory-failed', exitCode: EXIT.failed, error: message, log: [`directory read failed, nothing was written: ${message}`] };
+      if (e instanceof StateError) return { result: 'failed', exitCode: EXIT.failed, error: message, log: [message] };
+      if (e instanceof ScimError) return { result: 'scim-failed', exitCode: EXIT.failed, error: message, log: [message] };
+      return { result: 'failed', exitCode: EXIT.failed, error: message, log: [`unexpected error: ${(e as Error).stack ?? String(e)}`] };
+    }
+  }
+}
+
+/** The user fields a plan may change: the mapped ones, and active. */
+function managedFields(config: Config): Set<UserField> {
+  const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
+  managed.add('active');
+  return managed;
 }
 
 /** The removals of the plan that the SCIM side confirmed, as the snapshot now shows them. */
