@@ -212,6 +212,8 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   for (const anchor of goneUsers) delete view.memory.users[anchor];
   for (const anchor of goneGroups) view.groups.delete(anchor);
   for (const g of changedGroups) view.groups.set(g.anchor, g);
+  // Composed afresh: the last state is let go first, not kept beside the new one.
+  view.desired = undefined;
   const builder = new DesiredStateBuilder(rules, { remember: true, rememberCarried: false, refusedGroupNames: config.target.refusedGroupNames ?? [] });
   for (const u of users) builder.addUser(u.dn, u.anchor, u.values, u.active);
   for (const anchor in view.memory.users) builder.carryUser(anchor, view.memory.users[anchor]!);

@@ -348,8 +348,10 @@ export class Reconciler {
       }
       forced = polled.reason;
     }
-    const memory = delta.enabled ? (this.view?.memory ?? (await loadDirectoryMemory(config.state.path))) : undefined;
     if (options.poll && !this.view && !forced) forced = 'the daemon keeps the directory in memory from a full read';
+    // A full read needs nothing of the last one: what the daemon holds is let go first, not kept beside the new copy.
+    if (forced && this.options.resident) this.view = undefined;
+    const memory = delta.enabled && !forced ? (this.view?.memory ?? (await loadDirectoryMemory(config.state.path))) : undefined;
     const read = await readDesiredState(config, config.mapping, { ...delta, memory, ...(forced ? { forced } : {}) });
     if (this.options.resident) {
       this.view = residentViewOf(read);
