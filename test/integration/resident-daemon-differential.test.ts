@@ -1,14 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { expect } from 'chai';
 import { freePort } from '../../src/demo/free-port.js';
 import { suffixEntryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox/server.js';
 import { seededRandom } from '../../src/seeded-random.js';
-import { CLI, cli } from '../support/cli-run.js';
+import { cli } from '../support/cli-run.js';
+import { startDaemon, waitReady, type DaemonProcess } from '../support/daemon-process.js';
 import { expectScimMatchesDirectory, writeConfig } from '../support/sync-env.js';
-import { waitFor } from '../support/wait-for.js';
 
 const SUFFIX = 'dc=example,dc=test';
 const TOKEN = 'differential-key-8rt2m';
@@ -36,13 +34,11 @@ describe('the resident daemon against a from-scratch plan, after a seeded sequen
   this.timeout(240_000);
   let slapd: ThrowawaySlapd;
   let sandbox: RunningSandbox;
-  let daemon: ChildProcess | undefined;
-  let logs = '';
+  let daemon: DaemonProcess | undefined;
   let port: number;
   let written: ReturnType<typeof writeConfig>;
 
   before(async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
     const people = Array.from({ length: PEOPLE }, (_, i) => `dn: uid=p${i},${ou.people}\nobjectClass: inetOrgPerson\nuid: p${i}\ncn: Person ${i}\nsn: P\nmail: p${i}@example.test\ntitle: T0`);
     const member = (i: number) => `member: uid=p${i},${ou.people}`;
     const group = (name: string, members: string[]) => [`dn: cn=${name},${ou.groups}`, 'objectClass: groupOfNames', `cn: ${name}`, ...members].join('\n');
@@ -72,22 +68,16 @@ describe('the resident daemon against a from-scratch plan, after a seeded sequen
         `schedule: "0 0 1 1 *"\nserver: { host: 127.0.0.1, port: ${port} }\nlimits: { maxGroupMembers: ${CAP} }\n` +
         'safety: { maxDeactivations: 100, maxDeactivationPercent: 100, maxGroupDeletions: 100, maxShrinkPercent: 100 }\n',
     });
-    daemon = spawn(process.execPath, [CLI, 'run', '--config', written.file], { env: { ...process.env, LDAP_SCIM_LOG_LEVEL: 'info' } });
-    daemon.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-    daemon.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-    await waitFor('/readyz 200', 60_000, async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined));
+    daemon = startDaemon(written.file);
+    await waitReady(port, 60_000);
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') process.stderr.write(`seed ${SEED} (LDAP_SCIM_SEED=${SEED} to run it again); daemon log (last 8000 chars):\n${logs.slice(-8000)}\n`);
+    if (this.currentTest?.state === 'failed') process.stderr.write(`seed ${SEED} (LDAP_SCIM_SEED=${SEED} to run it again); daemon log (last 8000 chars):\n${daemon?.logs().slice(-8000)}\n`);
   });
 
   after(async () => {
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await exited;
-    }
+    await daemon?.stop();
     await sandbox?.close();
     await slapd?.stop();
   });

@@ -1,7 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { Client } from 'ldapts';
 import { sampleDirectoryLdif } from '../../src/demo/sample-directory.js';
@@ -11,11 +9,11 @@ import { ldifStamps } from '../../src/directory/change-tracking.js';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox/server.js';
 import type { CycleReport } from '../../src/sync/report.js';
 import { cli } from '../support/cli-run.js';
+import { readyz as readyzOf, startDaemon, type DaemonProcess } from '../support/daemon-process.js';
 import { writeConfig } from '../support/sync-env.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SUFFIX = 'dc=example,dc=test';
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const TOKEN = 'resident-daemon-key-7fk2q';
 const dn = (n: number) => `uid=u${String(n).padStart(4, '0')},ou=people,${SUFFIX}`;
 const groupDn = (cn: string) => `cn=${cn},ou=groups,${SUFFIX}`;
@@ -28,32 +26,15 @@ describe('the resident daemon: polls on OpenLDAP', function () {
   this.timeout(240_000);
   let slapd: ThrowawaySlapd;
   let sandbox: RunningSandbox;
-  let daemon: ChildProcess | undefined;
-  let logs = '';
+  let daemon: DaemonProcess | undefined;
   let port: number;
   let configFile: string;
   let dir: string;
   const mails = new Map<number, string>();
 
-  const start = () => {
-    logs = '';
-    const child = spawn(process.execPath, [CLI, 'run', '--config', configFile], { env: { ...process.env, LDAP_SCIM_LOG_LEVEL: 'info' } });
-    child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
-    daemon = child;
-    return child;
-  };
-  const stop = async (signal: NodeJS.Signals) => {
-    const child = daemon;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill(signal);
-    await exited;
-  };
-  const readyz = async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    return res ? { status: res.status, body: (await res.json()) as { reason: string } } : undefined;
-  };
+  const start = () => (daemon = startDaemon(configFile));
+  const stop = async (signal: NodeJS.Signals) => daemon?.stop(signal);
+  const readyz = () => readyzOf(port);
   const reports = (): CycleReport[] =>
     readdirSync(path.join(dir, 'state', 'reports'))
       .sort()
@@ -62,7 +43,6 @@ describe('the resident daemon: polls on OpenLDAP', function () {
   const scimGroup = (name: string) => sandbox.groups().find((g) => g.displayName === name);
 
   before(async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
     // Loaded with timestamps a minute apart in 2025, so that a poll's overlap holds a change or two, not everyone.
     const { ldif } = sampleDirectoryLdif({ suffix: SUFFIX, users: 60 });
     let minute = 0;
@@ -93,11 +73,11 @@ describe('the resident daemon: polls on OpenLDAP', function () {
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') process.stderr.write(`daemon log (last 6000 chars):\n${logs.slice(-6000)}\n`);
+    if (this.currentTest?.state === 'failed') process.stderr.write(`daemon log (last 6000 chars):\n${daemon?.logs().slice(-6000)}\n`);
   });
 
   after(async () => {
-    if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
+    await daemon?.stop('SIGKILL');
     await sandbox?.close();
     await slapd?.stop();
   });
@@ -111,7 +91,7 @@ describe('the resident daemon: polls on OpenLDAP', function () {
     await new Promise((r) => setTimeout(r, 4_500)); // four polls and a census
     expect(sandbox.writeCount(), 'writes while nothing changed').to.equal(0);
     expect(reports(), 'a quiet poll keeps no report').to.have.length(1);
-    expect(logs).to.not.match(/cycle: success.*\n.*cycle: success/);
+    expect(daemon!.logs()).to.not.match(/cycle: success.*\n.*cycle: success/);
   });
 
   it('a title edit reaches the SCIM side through a poll that reads only what changed', async () => {

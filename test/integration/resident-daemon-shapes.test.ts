@@ -1,18 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { freePort } from '../../src/demo/free-port.js';
 import { suffixEntryLdif } from '../../src/demo/sample-directory.js';
 import { startThrowawaySlapd, type ThrowawaySlapd } from '../../src/demo/throwaway-slapd.js';
 import { startSandbox, type RunningSandbox } from '../../src/sandbox/server.js';
 import type { CycleReport } from '../../src/sync/report.js';
+import { metric as metricOf, startDaemon, waitReady, type DaemonProcess } from '../support/daemon-process.js';
 import { expectScimMatchesDirectory, writeConfig } from '../support/sync-env.js';
 import { waitFor } from '../support/wait-for.js';
 
 const SUFFIX = 'dc=example,dc=test';
-const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const TOKEN = 'resident-shapes-key-4hq9z';
 const PEOPLE = 200;
 const uid = (n: number) => `u${String(n).padStart(3, '0')}`;
@@ -26,16 +24,11 @@ describe('the resident daemon: a bulk-loaded directory, renames under refint, a 
   this.timeout(180_000);
   let slapd: ThrowawaySlapd;
   let sandbox: RunningSandbox;
-  let daemon: ChildProcess | undefined;
-  let logs = '';
+  let daemon: DaemonProcess | undefined;
   let port: number;
   let written: ReturnType<typeof writeConfig>;
 
-  const readyz = async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status;
-  const metric = async (name: string) => {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  };
+  const metric = (name: string) => metricOf(port, name);
   const reports = (): CycleReport[] => {
     const dir = path.join(written.dir, 'state', 'reports');
     return existsSync(dir) ? readdirSync(dir).sort().map((f) => JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as CycleReport) : [];
@@ -44,7 +37,6 @@ describe('the resident daemon: a bulk-loaded directory, renames under refint, a 
   const membersOf = (name: string) => (sandbox.groups().find((g) => g.displayName === name)?.members ?? []).map((m) => m.value).sort();
 
   before(async () => {
-    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm test does)`);
     const people = Array.from({ length: PEOPLE }, (_, i) => person(i + 1));
     const ldif = [
       suffixEntryLdif(SUFFIX),
@@ -71,28 +63,21 @@ describe('the resident daemon: a bulk-loaded directory, renames under refint, a 
       sourceExtra: '  delta: { enabled: true, pollSeconds: 1, censusSeconds: 3 }\n',
       extra: `schedule: "0 0 1 1 *"\nserver: { host: 127.0.0.1, port: ${port} }\nlimits: { maxGroupMembers: ${PEOPLE} }\n`,
     });
-    logs = '';
-    daemon = spawn(process.execPath, [CLI, 'run', '--config', written.file], { env: { ...process.env, LDAP_SCIM_LOG_LEVEL: 'info' } });
-    daemon.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
-    daemon.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+    daemon = startDaemon(written.file);
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === 'failed') process.stderr.write(`daemon log (last 6000 chars):\n${logs.slice(-6000)}\n`);
+    if (this.currentTest?.state === 'failed') process.stderr.write(`daemon log (last 6000 chars):\n${daemon?.logs().slice(-6000)}\n`);
   });
 
   after(async () => {
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await exited;
-    }
+    await daemon?.stop();
     await sandbox?.close();
     await slapd?.stop();
   });
 
   it('at rest after a bulk load, a poll fetches nothing: no entry is read again, nothing is written', async () => {
-    await waitFor('/readyz 200', 60_000, async () => ((await readyz()) === 200 ? true : undefined));
+    await waitReady(port, 60_000);
     expect(sandbox.users()).to.have.length(PEOPLE);
     expect(membersOf('all-staff')).to.have.length(PEOPLE);
     // The first poll may take the end of the load in once (anchors and CSNs only); after it, nothing.
