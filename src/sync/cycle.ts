@@ -257,7 +257,7 @@ export class Reconciler {
       if (error) report.error = error;
       if (scim) report.calls = { ...scim.transport.stats };
       report.durationMs = Date.now() - started;
-      if (this.options.resident) this.afterCycle(options, report);
+      if (this.options.resident) this.afterCycle(options, report, ending);
       return outcome;
     } finally {
       if (!this.options.resident) run.snapshot?.close();
@@ -279,15 +279,17 @@ export class Reconciler {
   }
 
   /** What a resident reconciler keeps, or lets go of, after a cycle. */
-  private afterCycle(options: CycleOptions, report: CycleReport): void {
+  private afterCycle(options: CycleOptions, report: CycleReport, ending: Ending): void {
     // A quiet poll planned nothing, so it says nothing about what is held or failed. A cycle for one person
     // applied only their part of the plan: the next poll plans everything again (what its read took in too).
     if (options.onlyUser !== undefined) {
       this.settled = false;
       this.replanSoon = true;
     } else if (report.directory.read.poll !== 'quiet') this.settled = settledBy(report);
-    // After a failure nothing kept in memory is trusted: the next cycle loads the files again.
-    if (report.result === 'failed' || report.result === 'scim-failed' || report.result === 'interrupted') this.close();
+    // After a failure nothing kept in memory is trusted: the next cycle loads the files again. Not after a rejected
+    // key or an unreadable directory (nothing was planned), nor a name typed wrong for sync --user.
+    const failed = ending.kind === 'error' && !(ending.error instanceof KeyRejectedError) && !(ending.error instanceof DirectoryError);
+    if (failed || ending.kind === 'interrupted') this.close();
     // A snapshot that had no file when it was opened is loaded again, now that there is one: until then every
     // cycle would take it for a first one and list the SCIM side.
     if (this.snapshot && !this.snapshot.existed) {

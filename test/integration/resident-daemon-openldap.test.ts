@@ -166,12 +166,17 @@ describe('the resident daemon: polls on OpenLDAP', function () {
     const door = JSON.parse(readFileSync(path.join(dir, 'state', 'snapshot.json.daemon.json'), 'utf8')) as { url: string };
     const stranger = await fetch(`${door.url}/provision`, { method: 'POST', headers: { authorization: 'Bearer guess' }, body: '{"user":"hire1"}' });
     expect(stranger.status, 'without the door\'s secret').to.equal(401);
+    const typo = await cli(['sync', '--config', configFile, '--user', 'hier1']);
+    expect(typo.code).to.equal(1);
+    expect(typo.stdout).to.match(/hier1: no user entry with this DN or name/);
+    const reportsBefore = reports().length;
     const onDemand = await cli(['sync', '--config', configFile, '--user', 'hire1']);
     expect(onDemand.code, onDemand.stderr + onDemand.stdout).to.equal(0);
     expect(onDemand.stdout).to.match(/provisioned on demand: hire1/);
     expect(sandbox.users().find((u) => u.userName === 'hire1@example.test')?.active).to.equal(true);
     expect([25, 26].map((n) => scimUser(n)?.active), 'the held removals stay held').to.deep.equal([true, true]);
     expect((await readyz())?.status, 'still held').to.equal(503);
+    expect(reports().slice(reportsBefore).map((r) => r.directory.read.kind), 'a name typed wrong costs no full read').to.not.include('full');
     // The admin confirms, as for a large change at once; the daemon picks the approval up without a restart.
     const approve = await cli(['plan', '--config', configFile, '--approve']);
     expect(approve.code, approve.stderr).to.equal(0);
