@@ -252,7 +252,8 @@ function patchedChanges(
     if (!before) return { compose: `${g.dn} is new` };
     groups.push({ anchor: g.anchor, before, after: g });
   }
-  return patchDesired(desired, { users, groups }, maxGroupMembers);
+  const changed = new Map(changedGroups.map((g) => [g.anchor, g]));
+  return patchDesired(desired, { users, groups }, maxGroupMembers, (anchor) => changed.get(anchor) ?? view.groups.get(anchor));
 }
 
 /**

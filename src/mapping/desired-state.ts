@@ -52,8 +52,8 @@ export interface ComposeIndex {
   userAnchorByDn: DnIndex<string>;
   /** Every group with a displayName, by DN (skipped duplicates and refused names too: they still nest). */
   groupAnchorByDn: DnIndex<string>;
-  /** Groups some group names as a member. */
-  nestedGroups: ReadonlySet<string>;
+  /** The groups each nested group is a member of (child anchor → parent anchors); a group not nested is absent. */
+  parents: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export type MappedState = DesiredState & {
@@ -251,8 +251,14 @@ export class DesiredStateBuilder {
     }
     const groupAnchorByDn = new DnIndex<string>();
     for (const g of this.groups) groupAnchorByDn.add(g.dn, g.anchor);
-    const nestedGroups = new Set([...flat.nested].map((i) => this.groups[i]!.anchor));
-    return { groups, outsideScope: flat.outsideScope, index: { userAnchorByDn: this.userAnchorByDn, groupAnchorByDn, nestedGroups } };
+    const parents = new Map<string, Set<string>>();
+    flat.subgroups.forEach((children, i) => {
+      for (const child of children) {
+        const anchor = this.groups[child]!.anchor;
+        parents.set(anchor, (parents.get(anchor) ?? new Set()).add(this.groups[i]!.anchor));
+      }
+    });
+    return { groups, outsideScope: flat.outsideScope, index: { userAnchorByDn: this.userAnchorByDn, groupAnchorByDn, parents } };
   }
 }
 

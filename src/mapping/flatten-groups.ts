@@ -10,8 +10,8 @@ export interface FlatGroups {
   membersOf(dn: string): string[];
   /** Member values that named neither a user nor a group in scope. */
   outsideScope: number;
-  /** The indexes (in `groups`) of the groups that some group names as a member. */
-  nested: ReadonlySet<number>;
+  /** Each group's subgroups, by index in `groups`: the nesting edges. */
+  subgroups: readonly (readonly number[])[];
 }
 
 /**
@@ -79,6 +79,6 @@ export function flattenGroups(
       return i === undefined ? [] : membersOfIndex(i);
     },
     outsideScope,
-    nested: new Set(subgroups.flat()),
+    subgroups,
   };
 }

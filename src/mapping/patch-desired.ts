@@ -16,14 +16,17 @@ export interface Touched {
 
 /**
  * Applies a poll's changes to the state the last compose made, in place, when they cannot change anything beyond
- * the entries themselves; otherwise says why not, and changes nothing (the caller composes everything again).
+ * the entries themselves and the groups that hold them; otherwise says why not, and changes nothing (the caller
+ * composes everything again).
  *
  * In place:
  * - a user whose fields changed but not its DN, email, userName or active flag, who was synced and still maps:
  *   no shared email appears or goes, and no group's members change;
- * - a group whose members changed but not its DN or name, that nests no group and is nested in none, and stays
- *   within `maxGroupMembers`: its members are resolved as flattenGroups resolves them, against the same indexes.
- * Anything else (a new, gone, renamed, skipped or re-skipped entry, nesting, a cap) is the full compose's.
+ * - a group whose members changed but not its DN, its name or the groups it nests: its members, and those of every
+ *   group that nests it, are flattened again as flattenGroups flattens them, against the same indexes, and each
+ *   stays within `maxGroupMembers`.
+ * Anything else (a new, gone, renamed, skipped or re-skipped entry, a change of nesting, a cap) is the full
+ * compose's. `groupsNow` gives every group entry as the poll leaves it (the changed ones as changed).
  *
  * A full compose after the same changes gives the same state: the differential tests hold it to that.
  */
@@ -31,6 +34,7 @@ export function patchDesired(
   desired: MappedState,
   changes: { users: readonly EntryChange<RememberedUser>[]; groups: readonly EntryChange<RememberedGroup>[] },
   maxGroupMembers: number,
+  groupsNow: (anchor: string) => RememberedGroup | undefined,
 ): Touched | { compose: string } {
   const index = desired.index;
   if (!index) return { compose: 'no composed state to patch' };
@@ -38,17 +42,23 @@ export function patchDesired(
     const why = userNotPatchable(desired, anchor, before, after);
     if (why) return { compose: why };
   }
-  const groups: { change: EntryChange<RememberedGroup>; members: string[]; outsideBefore: number; outsideAfter: number }[] = [];
-  for (const change of changes.groups) {
-    const { anchor, before, after } = change;
+  const resolver = new MemberResolver(index, desired, groupsNow);
+  let outsideDelta = 0;
+  const affected = new Set<string>();
+  for (const { anchor, before, after } of changes.groups) {
     if (before.dn !== after.dn || before.displayName === undefined || before.displayName !== after.displayName) return { compose: `group ${after.dn} was renamed or moved` };
-    if (!desired.groups.has(anchor)) return { compose: `group ${after.dn} is not synced` };
-    if (index.nestedGroups.has(anchor)) return { compose: `group ${after.dn} is nested in another` };
     const was = resolveMembers(index, desired, before.memberDns);
-    const now = resolveMembers(index, desired, after.memberDns);
-    if (was.nests || now.nests) return { compose: `group ${after.dn} nests groups` };
-    if (now.members.length > maxGroupMembers) return { compose: `group ${after.dn} is over limits.maxGroupMembers` };
-    groups.push({ change, members: now.members, outsideBefore: was.outside, outsideAfter: now.outside });
+    const now = resolver.direct(anchor);
+    if (!sameSet(was.subgroups, now.subgroups)) return { compose: `group ${after.dn} nests other groups now` };
+    outsideDelta += now.outside - was.outside;
+    for (const a of [anchor, ...ancestors(index, anchor)]) affected.add(a);
+  }
+  const members = new Map<string, string[]>();
+  for (const anchor of affected) {
+    if (!desired.groups.has(anchor)) continue; // skipped, refused or shared name: it only nests
+    const flat = resolver.flat(anchor);
+    if (flat.length > maxGroupMembers) return { compose: `group ${desired.groups.get(anchor)!.dn} is over limits.maxGroupMembers` };
+    members.set(anchor, flat);
   }
 
   // Every change can be patched: from here on the state changes.
@@ -60,15 +70,74 @@ export function patchDesired(
     users.add(anchor);
   }
   const touchedGroups = new Set<string>();
-  for (const { change, members, outsideBefore, outsideAfter } of groups) {
-    const group = desired.groups.get(change.anchor)!;
-    desired.groups.set(change.anchor, { ...group, members });
-    desired.membersOutsideScope += outsideAfter - outsideBefore;
-    replaceWarnings(desired, 'group', change.anchor, group.dn, change.after.warnings);
-    touchedGroups.add(change.anchor);
+  for (const [anchor, flat] of members) {
+    const group = desired.groups.get(anchor)!;
+    if (!sameList(group.members, flat)) desired.groups.set(anchor, { ...group, members: flat });
+    touchedGroups.add(anchor);
   }
+  for (const { anchor, after } of changes.groups) {
+    const group = desired.groups.get(anchor);
+    if (group) replaceWarnings(desired, 'group', anchor, group.dn, after.warnings);
+  }
+  desired.membersOutsideScope += outsideDelta;
   desired.replacedUsers = [];
   return { users, groups: touchedGroups };
+}
+
+/** Every group that nests `anchor`, however deep (a cycle ends where it began). */
+function ancestors(index: ComposeIndex, anchor: string): Set<string> {
+  const found = new Set<string>();
+  const stack = [anchor];
+  while (stack.length) {
+    for (const parent of index.parents.get(stack.pop()!) ?? []) {
+      if (found.has(parent) || parent === anchor) continue;
+      found.add(parent);
+      stack.push(parent);
+    }
+  }
+  return found;
+}
+
+/** Groups' members resolved once each, as the poll leaves them, and flattened as flattenGroups does. */
+class MemberResolver {
+  private readonly resolved = new Map<string, Resolved>();
+
+  constructor(
+    private readonly index: ComposeIndex,
+    private readonly desired: MappedState,
+    private readonly groupsNow: (anchor: string) => RememberedGroup | undefined,
+  ) {}
+
+  direct(anchor: string): Resolved {
+    let r = this.resolved.get(anchor);
+    if (!r) this.resolved.set(anchor, (r = resolveMembers(this.index, this.desired, this.groupsNow(anchor)?.memberDns ?? [])));
+    return r;
+  }
+
+  /** Every user reachable from the group through nesting, sorted, each once. */
+  flat(root: string): string[] {
+    const members = new Set<string>();
+    const seen = new Set([root]);
+    const stack = [root];
+    while (stack.length) {
+      const r = this.direct(stack.pop()!);
+      for (const user of r.users) members.add(user);
+      for (const sub of r.subgroups) {
+        if (seen.has(sub)) continue;
+        seen.add(sub);
+        stack.push(sub);
+      }
+    }
+    return [...members].sort();
+  }
+}
+
+interface Resolved {
+  /** Users in scope, as named (not yet flattened). */
+  users: string[];
+  subgroups: string[];
+  /** Values that name no user and no group. */
+  outside: number;
 }
 
 function userNotPatchable(desired: MappedState, anchor: string, before: RememberedUser, after: RememberedUser): string | undefined {
@@ -86,10 +155,10 @@ function userNotPatchable(desired: MappedState, anchor: string, before: Remember
  * A group's member values as flattenGroups resolves them: a user's DN as written, then a group's, then both by
  * their RFC 4514 key. Users not in scope are no members; values that name no entry count as outside the scope.
  */
-function resolveMembers(index: ComposeIndex, desired: MappedState, memberDns: readonly string[]): { members: string[]; outside: number; nests: boolean } {
-  const members = new Set<string>();
+function resolveMembers(index: ComposeIndex, desired: MappedState, memberDns: readonly string[]): Resolved {
+  const users: string[] = [];
+  const subgroups: string[] = [];
   let outside = 0;
-  let nests = false;
   for (const dn of memberDns) {
     let anchor = index.userAnchorByDn.exactly(dn);
     let group = anchor === undefined ? index.groupAnchorByDn.exactly(dn) : undefined;
@@ -99,11 +168,21 @@ function resolveMembers(index: ComposeIndex, desired: MappedState, memberDns: re
       if (anchor === undefined) group = index.groupAnchorByDn.byKey(key);
     }
     if (anchor !== undefined) {
-      if (desired.users.has(anchor)) members.add(anchor);
-    } else if (group !== undefined) nests = true;
+      if (desired.users.has(anchor)) users.push(anchor);
+    } else if (group !== undefined) subgroups.push(group);
     else outside++;
   }
-  return { members: [...members].sort(), outside, nests };
+  return { users, subgroups, outside };
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((v) => y.has(v));
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 function replaceWarnings(desired: MappedState, kind: 'user' | 'group', anchor: string, dn: string, warnings: RememberedUser['warnings']): void {

@@ -99,7 +99,8 @@ describe('patching the composed state in place (a resident daemon\'s poll)', () 
         const firstUser = new Map([...userChanges].reverse().map((c) => [c.anchor, c]));
         const merged = [...lastUser.values()].map((c) => ({ ...c, before: firstUser.get(c.anchor)!.before }));
         const before = JSON.stringify(shape(desired));
-        const result = patchDesired(desired, { users: merged, groups: groupChanges }, 1000);
+        const now = (anchor: string) => groupChanges.find((c) => c.anchor === anchor)?.after ?? groups.get(anchor);
+        const result = patchDesired(desired, { users: merged, groups: groupChanges }, 1000, now);
         for (const c of merged) users.set(c.anchor, c.after);
         for (const c of groupChanges) groups.set(c.anchor, c.after);
         const fresh = compose(users, groups);
@@ -136,6 +137,7 @@ describe('patching the composed state in place (a resident daemon\'s poll)', () 
         groups: [{ anchor: 'g0', before: groups.get('g0')!, after: rememberedGroup('g0', groupDn(0), 'g0', [userDn(1), userDn(4)]) }],
       },
       1000,
+      (anchor) => (anchor === 'g0' ? rememberedGroup('g0', groupDn(0), 'g0', [userDn(1), userDn(4)]) : groups.get(anchor)),
     );
     if ('compose' in touched) throw new Error(touched.compose);
     const whole = planSync(desired, snapshot, opts).operations;
