@@ -127,6 +127,15 @@ export class DnIndex<V> {
     }
   }
 
+  /** Forgets a DN (as added): it then resolves to nothing, under either spelling. */
+  delete(dn: string): void {
+    const value = this.exact.get(dn);
+    if (value === undefined) return;
+    this.exact.delete(dn);
+    const key = this.canonical && dnKey(dn);
+    if (key !== undefined && this.canonical!.get(key) === value) this.canonical!.delete(key);
+  }
+
   exactly(dn: string): V | undefined {
     return this.exact.get(dn);
   }
@@ -141,6 +150,11 @@ export class DnIndex<V> {
       }
     }
     return this.canonical.get(key);
+  }
+
+  /** Every DN as added, with its value. */
+  entries(): IterableIterator<[string, V]> {
+    return this.exact.entries();
   }
 
   get(dn: string): V | undefined {

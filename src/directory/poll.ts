@@ -200,11 +200,14 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   const counts: ReadCounts = { userEntries: users.length, groupEntries: groups.length, pages: 0, unseenUserAttributes: [] };
   const readKind = { kind: 'delta' as const, since: last.position, returned };
   // A change that touches only itself is applied to the state composed last, and planned for its anchors alone.
-  if (options.patch && !options.compose && !goneUsers.length && !goneGroups.length && view.desired) {
-    const patched = patchedChanges(view, view.desired, changedUsers, changedGroups, remembered, config.limits.maxGroupMembers);
+  if (options.patch && !options.compose && !goneGroups.length && view.desired) {
+    const patched = patchedChanges(view, view.desired, changedUsers, changedGroups, goneUsers, remembered, config.limits.maxGroupMembers);
     if (!('compose' in patched)) {
       for (const u of changedUsers) view.memory.users[u.anchor!] = remembered.get(u.anchor!)!;
       for (const g of changedGroups) view.groups.set(g.anchor, g);
+      for (const anchor of goneUsers) delete view.memory.users[anchor];
+      // The people gone join the last full read's leavers: the only ones a delta-style plan may deprovision.
+      if (goneUsers.length) view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers])];
       return { kind: 'changed', read: { desired: view.desired, counts, read: { ...readKind, patched: true }, memory: view.memory, touched: patched } };
     }
   }
@@ -237,6 +240,7 @@ function patchedChanges(
   desired: MappedState,
   changedUsers: readonly ReadUser[],
   changedGroups: readonly RememberedGroup[],
+  gone: readonly string[],
   remembered: ReadonlyMap<string, RememberedUser>,
   maxGroupMembers: number,
 ): Touched | { compose: string } {
@@ -253,7 +257,7 @@ function patchedChanges(
     groups.push({ anchor: g.anchor, before, after: g });
   }
   const changed = new Map(changedGroups.map((g) => [g.anchor, g]));
-  return patchDesired(desired, { users, groups }, maxGroupMembers, (anchor) => changed.get(anchor) ?? view.groups.get(anchor));
+  return patchDesired(desired, { users, groups, gone }, maxGroupMembers, (anchor) => changed.get(anchor) ?? view.groups.get(anchor));
 }
 
 /**

@@ -32,7 +32,7 @@ export interface Touched {
  */
 export function patchDesired(
   desired: MappedState,
-  changes: { users: readonly EntryChange<RememberedUser>[]; groups: readonly EntryChange<RememberedGroup>[] },
+  changes: { users: readonly EntryChange<RememberedUser>[]; groups: readonly EntryChange<RememberedGroup>[]; gone?: readonly string[] },
   maxGroupMembers: number,
   groupsNow: (anchor: string) => RememberedGroup | undefined,
 ): Touched | { compose: string } {
@@ -42,6 +42,10 @@ export function patchDesired(
     const why = userNotPatchable(desired, anchor, before, after);
     if (why) return { compose: why };
   }
+  // Someone synced who left changes no one else: a skipped one might have held an email another one shares.
+  const gone = new Set(changes.gone ?? []);
+  for (const anchor of gone) if (!desired.users.has(anchor)) return { compose: `${anchor} left while skipped` };
+  if (gone.size && changes.groups.length) return { compose: 'people left while groups changed' };
   const resolver = new MemberResolver(index, desired, groupsNow);
   let outsideDelta = 0;
   const affected = new Set<string>();
@@ -62,14 +66,15 @@ export function patchDesired(
   }
 
   // Every change can be patched: from here on the state changes.
-  const users = new Set<string>();
+  const users = new Set<string>(gone);
+  const touchedGroups = new Set<string>();
+  if (gone.size) outsideDelta += leave(desired, index, gone, groupsNow, touchedGroups);
   for (const { anchor, after } of changes.users) {
     const user = desired.users.get(anchor)!;
     desired.users.set(anchor, { anchor, dn: user.dn, attrs: after.attrs! });
     replaceWarnings(desired, 'user', anchor, user.dn, after.warnings);
     users.add(anchor);
   }
-  const touchedGroups = new Set<string>();
   for (const [anchor, flat] of members) {
     const group = desired.groups.get(anchor)!;
     if (!sameList(group.members, flat)) desired.groups.set(anchor, { ...group, members: flat });
@@ -82,6 +87,32 @@ export function patchDesired(
   desired.membersOutsideScope += outsideDelta;
   desired.replacedUsers = [];
   return { users, groups: touchedGroups };
+}
+
+/**
+ * Takes people who left out of the state: out of the users, the DN index and every group that held them (flat
+ * lists: no one reaches them through nesting any more). Returns how many more member values now name no one.
+ */
+function leave(desired: MappedState, index: ComposeIndex, gone: ReadonlySet<string>, groupsNow: (anchor: string) => RememberedGroup | undefined, touched: Set<string>): number {
+  const dns = new Set<string>();
+  for (const anchor of gone) {
+    const user = desired.users.get(anchor)!;
+    dns.add(user.dn.toLowerCase());
+    index.userAnchorByDn.delete(user.dn);
+    desired.users.delete(anchor);
+    if (desired.warnings.some((w) => w.kind === 'user' && w.anchor === anchor)) desired.warnings = desired.warnings.filter((w) => !(w.kind === 'user' && w.anchor === anchor));
+  }
+  for (const group of desired.groups.values()) {
+    if (!group.members.some((m) => gone.has(m))) continue;
+    desired.groups.set(group.anchor, { ...group, members: group.members.filter((m) => !gone.has(m)) });
+    touched.add(group.anchor);
+  }
+  // Counted as flattenGroups counts: each value of a group it nests through (one with a displayName).
+  let outside = 0;
+  for (const [, anchor] of index.groupAnchorByDn.entries()) {
+    for (const dn of groupsNow(anchor)?.memberDns ?? []) if (dns.has(dn.toLowerCase())) outside++;
+  }
+  return outside;
 }
 
 /** Every group that nests `anchor`, however deep (a cycle ends where it began). */

@@ -71,13 +71,19 @@ describe('patching the composed state in place (a resident daemon\'s poll)', () 
       let patched = 0;
       let composed = 0;
       for (let step = 0; step < 60; step++) {
-        const kind = pick(5);
+        const kind = pick(6);
         const userChanges: EntryChange<RememberedUser>[] = [];
         const groupChanges: EntryChange<RememberedGroup>[] = [];
-        if (kind <= 1) {
+        const gone: string[] = [];
+        if (kind === 5) {
+          // Someone leaves (deleted, or moved out of the scope): the census finds them gone.
+          const present = [...users.keys()];
+          if (present.length > 5) gone.push(present[pick(present.length)]!);
+        } else if (kind <= 1) {
           // An edit of a few people: titles, or (kind 1) an email now and then.
           for (let i = 0; i < 1 + pick(3); i++) {
             const anchor = `a${pick(38)}`;
+            if (!users.has(anchor)) continue; // left in an earlier step
             const e = entries.get(anchor)!;
             const next = { ...e, values: { ...e.values, title: `Step ${step} ${i}`, ...(kind === 1 && pick(3) === 0 ? { mail: `moved${step}@example.test` } : {}) } };
             entries.set(anchor, next);
@@ -100,7 +106,8 @@ describe('patching the composed state in place (a resident daemon\'s poll)', () 
         const merged = [...lastUser.values()].map((c) => ({ ...c, before: firstUser.get(c.anchor)!.before }));
         const before = JSON.stringify(shape(desired));
         const now = (anchor: string) => groupChanges.find((c) => c.anchor === anchor)?.after ?? groups.get(anchor);
-        const result = patchDesired(desired, { users: merged, groups: groupChanges }, 1000, now);
+        const result = patchDesired(desired, { users: merged, groups: groupChanges, gone }, 1000, now);
+        for (const anchor of gone) users.delete(anchor);
         for (const c of merged) users.set(c.anchor, c.after);
         for (const c of groupChanges) groups.set(c.anchor, c.after);
         const fresh = compose(users, groups);
