@@ -25,6 +25,8 @@ interface Person {
   container: string;
   mail: string;
   exists: boolean;
+  /** The mail is (or was last set to) another person's. */
+  borrowed?: boolean;
 }
 
 // The daemon at work while a seeded sequence of directory changes runs under it, then the check that matters: a
@@ -97,7 +99,8 @@ describe('the resident daemon against a from-scratch plan, after a seeded sequen
       () => {
         // A new email, or another person's (a duplicate: both are held) which a later change may resolve.
         const p = pick(people.filter((x) => x.exists));
-        p.mail = random() < 0.3 ? pick(people).mail : `${p.uid}.${Math.floor(random() * 1000)}@example.test`;
+        p.borrowed = random() < 0.3;
+        p.mail = p.borrowed ? pick(people).mail : `${p.uid}.${Math.floor(random() * 1000)}@example.test`;
         return `dn: ${dnOf(p)}\nchangetype: modify\nreplace: mail\nmail: ${p.mail}\n`;
       },
       () => {
@@ -160,13 +163,16 @@ describe('the resident daemon against a from-scratch plan, after a seeded sequen
       await new Promise((r) => setTimeout(r, 150 + random() * 500));
     }
     // The duplicates resolved and all-staff back under its cap, as an admin would leave them: a fresh read's
-    // state (which the check below compares with) is then one with nobody held.
+    // state (which the check below compares with) is then one with nobody held. A borrowed email goes back too:
+    // one that belonged to someone who left is still held by their deactivated account, and the SCIM side refuses
+    // it to anyone else (a from-scratch plan keeps planning that refused update as well).
     const taken = new Set<string>();
     for (const p of people.filter((x) => x.exists)) {
-      if (!taken.has(p.mail)) {
+      if (!taken.has(p.mail) && !p.borrowed) {
         taken.add(p.mail);
         continue;
       }
+      p.borrowed = false;
       p.mail = `${p.uid}.final@example.test`;
       await slapd.modify(`dn: ${dnOf(p)}\nchangetype: modify\nreplace: mail\nmail: ${p.mail}\n`);
     }
