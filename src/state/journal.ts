@@ -49,15 +49,27 @@ export function applyEntry(data: SnapshotData, e: JournalEntry, pending: Set<str
     const group = data.groups[e.g];
     if (!group) return;
     if ('add' in e) {
-      const set = new Set(group.members);
-      for (const a of e.add) set.add(a);
-      group.members = [...set];
+      // In place, against a set kept beside the list: a set made from the whole list for each batch of 100 made
+      // the 2,900 additions that fill a 290,000-member group quadratic (minutes of CPU at a million people).
+      const set = memberSets.get(group.members) ?? new Set(group.members);
+      for (const a of e.add) {
+        if (set.has(a)) continue;
+        set.add(a);
+        group.members.push(a);
+      }
+      memberSets.set(group.members, set);
     } else {
       const gone = new Set(e.remove);
       group.members = group.members.filter((m) => !gone.has(m));
     }
   }
 }
+
+/**
+ * The members of a group as a set, by the list it mirrors: valid while only additions change that list in place
+ * (every other change makes a new list, which finds no set here).
+ */
+const memberSets = new WeakMap<string[], Set<string>>();
 
 /** Users gone from the SCIM side are members of no group. */
 function purgeMembers(data: SnapshotData, gone: ReadonlySet<string>): void {
