@@ -143,10 +143,11 @@ export function censusDue(lastCensusAt: number | undefined, now: number, censusS
 
 /**
  * The share of a core the census may take. Its cost grows with the directory (ldapts decodes every anchor in scope:
- * measured 0.7-0.8 s of CPU at 150,000 people, with or without the anchor attribute), so past the size where one a
- * minute fits, it runs less often instead: at a million people about every five minutes.
+ * measured 0.7-0.8 s of CPU at 150,000 people, with or without the anchor attribute, 1.3 s with the collection
+ * after it), so past the size where one a minute fits, it runs less often instead: at a million people about every
+ * three minutes. At 1.5 % the 150,000-person benchmark's census slipped to 90 s, and its deletions past 65 s.
  */
-export const CENSUS_CPU_SHARE = 0.015;
+export const CENSUS_CPU_SHARE = 0.025;
 
 /** How many seconds apart censuses run: censusSeconds, or longer when the last one cost more than its share. */
 export function censusInterval(censusSeconds: number, lastCensusCpuMs: number | undefined): number {

@@ -17,8 +17,8 @@ describe('resident reconciler policies', () => {
 
   it('runs the census less often when one costs more than its share of a core', () => {
     expect(censusInterval(60, undefined)).to.equal(60);
-    expect(censusInterval(60, 750)).to.equal(60); // 150,000 people: 0.75 s a minute is 1.25 %
-    expect(censusInterval(60, 5_000)).to.equal(334); // a million: 5 s each, at most 1.5 % of a core
+    expect(censusInterval(60, 1_300)).to.equal(60); // 150,000 people: 1.3 s a minute is 2.2 %
+    expect(censusInterval(60, 5_000)).to.equal(200); // a million: 5 s each, at most 2.5 % of a core
     expect(censusInterval(600, 5_000)).to.equal(600);
   });
 
