@@ -59,3 +59,40 @@ export class RecentRenames {
     return out;
   }
 }
+
+/**
+ * The renames to apply to group member values in this poll: those it read (an entry at a new DN under its anchor)
+ * and those of the last minute, except where an entry now holds the old DN.
+ */
+export function followedRenames(
+  view: { memory: { users: Record<string, { dn: string }> }; groups: ReadonlyMap<string, { dn: string }>; renames?: RecentRenames },
+  users: readonly { dn: string; anchor: string | undefined }[],
+  groups: readonly { dn: string; anchor: string }[],
+): Map<string, string> {
+  // A poll that read nothing has nothing to rewrite: the remembered groups took each rename when it was seen.
+  if (!users.length && !groups.length) return new Map();
+  const now = Date.now();
+  view.renames ??= new RecentRenames();
+  const newDn = new Map<string, string>();
+  for (const u of users) {
+    const kept = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
+    if (!kept) continue;
+    newDn.set(u.anchor!, u.dn);
+    if (kept.dn !== u.dn) view.renames.note(kept.dn, u.dn, now);
+  }
+  for (const g of groups) {
+    const kept = view.groups.get(g.anchor);
+    if (!kept) continue;
+    newDn.set(g.anchor, g.dn);
+    if (kept.dn !== g.dn) view.renames.note(kept.dn, g.dn, now);
+  }
+  // Made only when some rename is pending: every DN in the view, as this poll leaves it, in lower case.
+  return view.renames.pending(now, () => {
+    const current = new Set<string>();
+    for (const anchor in view.memory.users) current.add((newDn.get(anchor) ?? view.memory.users[anchor]!.dn).toLowerCase());
+    for (const [anchor, g] of view.groups) current.add((newDn.get(anchor) ?? g.dn).toLowerCase());
+    for (const u of users) current.add(u.dn.toLowerCase());
+    for (const g of groups) current.add(g.dn.toLowerCase());
+    return (dn) => current.has(dn.toLowerCase());
+  });
+}

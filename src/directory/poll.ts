@@ -1,11 +1,11 @@
 import type { Client, Entry } from 'ldapts';
 import type { Config } from '../config/load.js';
 import { DesiredStateBuilder, mapGroup, mapUser, type FieldWarning, type MappedState, type RememberedGroup, type RememberedUser } from '../mapping/desired-state.js';
-import { patchDesired, type EntryChange, type Touched } from '../mapping/patch-desired.js';
+import { patchedChanges } from '../mapping/patch-desired.js';
 import type { MappingRules } from '../mapping/rules.js';
 import type { DirectoryMemory } from '../state/directory-memory.js';
 import { chooseRead } from './change-tracking.js';
-import { followRenames, RecentRenames } from './follow-renames.js';
+import { followedRenames, followRenames, type RecentRenames } from './follow-renames.js';
 import { describeLdapError, DirectoryError, openDirectory } from './connection.js';
 import { dialectFor, type DirectoryDialect } from './dialect.js';
 import { valuesOf, type RawValues } from './entry-values.js';
@@ -232,65 +232,6 @@ async function pollOn(client: Client, config: Config, rules: MappingRules, view:
   view.memory.leavers = [...new Set([...(view.memory.leavers ?? []), ...goneUsers, ...desired.replacedUsers])];
   view.desired = desired;
   return { kind: 'changed', read: { desired, counts, read: readKind, memory: view.memory } };
-}
-
-/** patchDesired for what a poll read, when every changed entry was known before. */
-function patchedChanges(
-  view: ResidentView,
-  desired: MappedState,
-  changedUsers: readonly ReadUser[],
-  changedGroups: readonly RememberedGroup[],
-  gone: readonly string[],
-  remembered: ReadonlyMap<string, RememberedUser>,
-  maxGroupMembers: number,
-): Touched | { compose: string } {
-  const users: EntryChange<RememberedUser>[] = [];
-  for (const u of changedUsers) {
-    const before = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
-    if (!before) return { compose: `${u.dn} is new` };
-    users.push({ anchor: u.anchor!, before, after: remembered.get(u.anchor!)! });
-  }
-  const groups: EntryChange<RememberedGroup>[] = [];
-  for (const g of changedGroups) {
-    const before = view.groups.get(g.anchor);
-    if (!before) return { compose: `${g.dn} is new` };
-    groups.push({ anchor: g.anchor, before, after: g });
-  }
-  const changed = new Map(changedGroups.map((g) => [g.anchor, g]));
-  return patchDesired(desired, { users, groups, gone }, maxGroupMembers, (anchor) => changed.get(anchor) ?? view.groups.get(anchor));
-}
-
-/**
- * The renames to apply to group member values in this poll: those it read (an entry at a new DN under its anchor)
- * and those of the last minute, except where an entry now holds the old DN.
- */
-function followedRenames(view: ResidentView, users: readonly ReadUser[], groups: readonly RememberedGroup[]): Map<string, string> {
-  // A poll that read nothing has nothing to rewrite: the remembered groups took each rename when it was seen.
-  if (!users.length && !groups.length) return new Map();
-  const now = Date.now();
-  view.renames ??= new RecentRenames();
-  const newDn = new Map<string, string>();
-  for (const u of users) {
-    const kept = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
-    if (!kept) continue;
-    newDn.set(u.anchor!, u.dn);
-    if (kept.dn !== u.dn) view.renames.note(kept.dn, u.dn, now);
-  }
-  for (const g of groups) {
-    const kept = view.groups.get(g.anchor);
-    if (!kept) continue;
-    newDn.set(g.anchor, g.dn);
-    if (kept.dn !== g.dn) view.renames.note(kept.dn, g.dn, now);
-  }
-  // Made only when some rename is pending: every DN in the view, as this poll leaves it, in lower case.
-  return view.renames.pending(now, () => {
-    const current = new Set<string>();
-    for (const anchor in view.memory.users) current.add((newDn.get(anchor) ?? view.memory.users[anchor]!.dn).toLowerCase());
-    for (const [anchor, g] of view.groups) current.add((newDn.get(anchor) ?? g.dn).toLowerCase());
-    for (const u of users) current.add(u.dn.toLowerCase());
-    for (const g of groups) current.add(g.dn.toLowerCase());
-    return (dn) => current.has(dn.toLowerCase());
-  });
 }
 
 function rememberedOf(rules: MappingRules, u: ReadUser): RememberedUser {

@@ -220,3 +220,29 @@ function replaceWarnings(desired: MappedState, kind: 'user' | 'group', anchor: s
   if (desired.warnings.some((w) => w.kind === kind && w.anchor === anchor)) desired.warnings = desired.warnings.filter((w) => !(w.kind === kind && w.anchor === anchor));
   for (const w of warnings ?? []) desired.warnings.push({ dn, kind, anchor, ...w });
 }
+
+/** patchDesired for what a daemon's poll read, when every changed entry was known before. */
+export function patchedChanges(
+  view: { memory: { users: Record<string, RememberedUser> }; groups: ReadonlyMap<string, RememberedGroup> },
+  desired: MappedState,
+  changedUsers: readonly { dn: string; anchor: string | undefined }[],
+  changedGroups: readonly RememberedGroup[],
+  gone: readonly string[],
+  remembered: ReadonlyMap<string, RememberedUser>,
+  maxGroupMembers: number,
+): Touched | { compose: string } {
+  const users: EntryChange<RememberedUser>[] = [];
+  for (const u of changedUsers) {
+    const before = u.anchor === undefined ? undefined : view.memory.users[u.anchor];
+    if (!before) return { compose: `${u.dn} is new` };
+    users.push({ anchor: u.anchor!, before, after: remembered.get(u.anchor!)! });
+  }
+  const groups: EntryChange<RememberedGroup>[] = [];
+  for (const g of changedGroups) {
+    const before = view.groups.get(g.anchor);
+    if (!before) return { compose: `${g.dn} is new` };
+    groups.push({ anchor: g.anchor, before, after: g });
+  }
+  const changed = new Map(changedGroups.map((g) => [g.anchor, g]));
+  return patchDesired(desired, { users, groups, gone }, maxGroupMembers, (anchor) => changed.get(anchor) ?? view.groups.get(anchor));
+}

@@ -7,7 +7,7 @@ import { PollConnection, pollDirectory, residentViewOf, type ResidentView } from
 import { log } from '../log.js';
 import type { DesiredState, UserField } from '../model.js';
 import { checkSafety, type GuardStop } from '../plan/guard.js';
-import { RemovalWindow, type Removal } from '../plan/removal-window.js';
+import { RemovalWindow } from '../plan/removal-window.js';
 import type { Plan } from '../plan/operations.js';
 import { conflictDetails } from '../plan/render.js';
 import { planSync } from '../plan/plan.js';
@@ -16,7 +16,7 @@ import { applyLimits, recommendedLimitWarnings } from '../plan/caps.js';
 import { acquireStateLock, type StateLock } from '../state/lock.js';
 import { unseenAttributeWarnings } from '../plan/mapping-warnings.js';
 import { ScimClient } from '../scim/client.js';
-import { KeyRejectedError, ScimError } from '../scim/errors.js';
+import { KeyRejectedError } from '../scim/errors.js';
 import { ScimTransport } from '../scim/transport.js';
 import { Snapshot, StateError, stateWritableProblem, type SnapshotData } from '../state/snapshot.js';
 import { forgetDirectoryMemory, loadDirectoryMemory, saveDirectoryMemory, type DirectoryMemory } from '../state/directory-memory.js';
@@ -34,6 +34,8 @@ import { markVerifiedDomains, verifiedDomainsOf } from '../plan/verified-domains
 import type { ScimGroup } from '../scim/resources.js';
 import { scimQuirksStore } from '../state/scim-quirks.js';
 import { countInto, newReport, type CycleReport } from './report.js';
+import { endOf, EXIT, type Ending } from './cycle-ending.js';
+import { CENSUS_CPU_SHARE, censusDue, censusInterval, confirmedRemovals, leaversOf, scimSideLost, settledBy } from './cycle-policies.js';
 
 export interface CycleOptions {
   dryRun?: boolean;
@@ -57,7 +59,7 @@ export interface CycleOptions {
   composeAll?: boolean;
 }
 
-export const EXIT = { ok: 0, failed: 1, badConfig: 2, keyRejected: 3, guard: 4 } as const;
+export { EXIT } from './cycle-ending.js';
 
 export interface CycleOutcome {
   report: CycleReport;
@@ -68,39 +70,6 @@ export interface CycleOutcome {
   snapshot?: SnapshotData;
   /** What the safety guards found, before any --force or approval. */
   guardStops?: GuardStop[];
-}
-
-/**
- * Provisioned, still active people that a full read found gone (held ones aside): the only ones a delta may
- * deprovision, so that a failed deactivation is retried. After a delta: the last full read's list, minus those
- * since deprovisioned or read again, plus those whose DN an entry read now holds (see MappedState.replacedUsers).
- */
-function leaversOf(read: DirectoryRead, memory: DirectoryMemory | undefined, desired: DesiredState, snapshot: SnapshotData): string[] {
-  const stillActive = (anchor: string) => snapshot.users[anchor]?.attrs.active === true && !desired.users.has(anchor);
-  if (read.read.kind === 'delta') return [...new Set([...(memory?.leavers ?? []), ...read.desired.replacedUsers])].filter(stillActive);
-  const held = new Set(desired.skipped.flatMap((s) => (s.anchor ? [s.anchor] : [])));
-  return Object.keys(snapshot.users).filter((anchor) => stillActive(anchor) && !held.has(anchor));
-}
-
-/**
- * The SCIM side holds fewer users than the snapshot links (deactivated ones included: they stay listed). None at
- * all is a directory emptied, reset, or another one behind the same URL: a plan made from the snapshot would say
- * "already matches" while it stays empty, so the cycle stops. Some fewer is accounts deleted in Atlassian
- * Administration: the snapshot is rebuilt by listing, which never deprovisions, and the plan re-creates them.
- */
-export function scimSideLost(total: number | undefined, snapshot: SnapshotData, url: string): { stop: string } | { deleted: string } | undefined {
-  if (total === undefined) return undefined;
-  let linked = 0;
-  for (const _ in snapshot.users) linked++; // no array of 150,000 keys for a count
-  if (linked === 0 || total >= linked) return undefined;
-  if (total === 0) {
-    return {
-      stop:
-        `the SCIM directory at ${url} holds no users, but the state file links ${linked}: it was emptied or reset, or target.url names another directory. ` +
-        `If it is meant to be provisioned afresh, run sync --rebuild-state; otherwise check target.url`,
-    };
-  }
-  return { deleted: `the SCIM directory at ${url} holds ${total} users, but the state file links ${linked}: accounts were deleted there` };
 }
 
 export function scimClientFor(config: Config): ScimClient {
@@ -134,32 +103,6 @@ export async function runCycle(config: Config, options: CycleOptions = {}): Prom
   } finally {
     reconciler.close();
   }
-}
-
-/** A poll's census is due: the anchor census on its own interval, or at a process's first poll. */
-export function censusDue(lastCensusAt: number | undefined, now: number, censusSeconds: number): boolean {
-  return lastCensusAt === undefined || now - lastCensusAt >= censusSeconds * 1000;
-}
-
-/**
- * The share of a core the census may take. Its cost grows with the directory (ldapts decodes every anchor in scope:
- * measured 0.7-0.8 s of CPU at 150,000 people, with or without the anchor attribute, 1.3 s with the collection
- * after it), so past the size where one a minute fits, it runs less often instead: at a million people about every
- * three minutes. At 1.5 % the 150,000-person benchmark's census slipped to 90 s, and its deletions past 65 s.
- */
-export const CENSUS_CPU_SHARE = 0.025;
-
-/** How many seconds apart censuses run: censusSeconds, or longer when the last one cost more than its share. */
-export function censusInterval(censusSeconds: number, lastCensusCpuMs: number | undefined): number {
-  return Math.max(censusSeconds, Math.ceil((lastCensusCpuMs ?? 0) / 1000 / CENSUS_CPU_SHARE));
-}
-
-/**
- * A cycle that ended with nothing left to do: a poll that finds no change then needs no plan. Anything held,
- * failed or waiting for an admin is planned again, at the census's pace or when an approval is written.
- */
-export function settledBy(report: CycleReport): boolean {
-  return report.result === 'success' && report.failures.length === 0 && !report.guard?.length && report.conflicts.every((c) => c.status === 'approved');
 }
 
 /**
@@ -615,68 +558,11 @@ interface Gated {
   confirmedStops: boolean;
 }
 
-/** How a cycle ends, before it is a result and an exit code (see endOf). */
-export type Ending =
-  | { kind: 'done'; failures: number }
-  /** The state and the SCIM side disagree about what exists: no --force overrides it. */
-  | { kind: 'stopped'; reason: string }
-  /** Safety guards hold the plan: --force or an approval lets it through. */
-  | { kind: 'held'; reasons: string[] }
-  | { kind: 'dry-run'; held: boolean }
-  | { kind: 'interrupted'; partway: boolean }
-  | { kind: 'person-not-found'; message: string }
-  | { kind: 'error'; error: unknown };
-
-/** Every way a cycle ends, as the report's result, the exit code, and the errors to log: the one place that decides. */
-export function endOf(ending: Ending): { result: CycleReport['result']; exitCode: number; error?: string; log?: string[] } {
-  switch (ending.kind) {
-    case 'done':
-      return ending.failures
-        ? { result: 'completed-with-failures', exitCode: EXIT.failed, error: `${ending.failures} operations failed; they are retried next cycle` }
-        : { result: 'success', exitCode: EXIT.ok };
-    case 'stopped':
-      return { result: 'guard-stopped', exitCode: EXIT.guard, error: `stopped before any write: ${ending.reason}`, log: [ending.reason] };
-    case 'held':
-      return { result: 'guard-stopped', exitCode: EXIT.guard, error: `stopped by a safety guard before any write: ${ending.reasons.join('; ')}`, log: ending.reasons.map((r) => `safety guard: ${r}`) };
-    case 'dry-run':
-      return { result: 'dry-run', exitCode: ending.held ? EXIT.guard : EXIT.ok };
-    case 'interrupted':
-      return {
-        result: 'interrupted',
-        exitCode: EXIT.failed,
-        error: ending.partway
-          ? 'stopped part-way: the process is shutting down; what was confirmed is saved and the next cycle goes on from there'
-          : 'stopped before any write: the process is shutting down',
-      };
-    case 'person-not-found':
-      return { result: 'failed', exitCode: EXIT.failed, error: ending.message };
-    case 'error': {
-      const e = ending.error;
-      const message = e instanceof Error ? e.message : String(e);
-      if (e instanceof KeyRejectedError) return { result: 'key-rejected', exitCode: EXIT.keyRejected, error: message, log: [message] };
-      if (e instanceof DirectoryError) return { result: 'directory-failed', exitCode: EXIT.failed, error: message, log: [`directory read failed, nothing was written: ${message}`] };
-      if (e instanceof StateError) return { result: 'failed', exitCode: EXIT.failed, error: message, log: [message] };
-      if (e instanceof ScimError) return { result: 'scim-failed', exitCode: EXIT.failed, error: message, log: [message] };
-      return { result: 'failed', exitCode: EXIT.failed, error: message, log: [`unexpected error: ${(e as Error).stack ?? String(e)}`] };
-    }
-  }
-}
-
 /** The user fields a plan may change: the mapped ones, and active. */
 function managedFields(config: Config): Set<UserField> {
   const managed = new Set(Object.keys(config.mapping.user) as UserField[]);
   managed.add('active');
   return managed;
-}
-
-/** The removals of the plan that the SCIM side confirmed, as the snapshot now shows them. */
-export function confirmedRemovals(plan: Plan, data: SnapshotData): Removal[] {
-  return plan.operations.flatMap((op): Removal[] => {
-    if (op.kind === 'deactivateUser') return data.users[op.anchor]?.attrs.active === false ? [{ kind: 'user', anchor: op.anchor }] : [];
-    if (op.kind === 'deleteUser') return data.users[op.anchor] ? [] : [{ kind: 'user', anchor: op.anchor }];
-    if (op.kind === 'deleteGroup' && op.reason !== 'renamed') return data.groups[op.groupAnchor] ? [] : [{ kind: 'group', anchor: op.groupAnchor }];
-    return [];
-  });
 }
 
 /** Changes when an admin writes or removes an approval: a held daemon plans again at once, not at the next census. */

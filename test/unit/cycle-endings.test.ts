@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { DirectoryError } from '../../src/directory/connection.js';
 import { KeyRejectedError } from '../../src/scim/errors.js';
 import { StateError } from '../../src/state/snapshot.js';
-import { endOf, EXIT } from '../../src/sync/cycle.js';
+import { endOf, EXIT } from '../../src/sync/cycle-ending.js';
 
 // The one place that turns how a cycle ended into the report's result and the exit code admins' scripts read.
 describe('how a cycle ends', () => {

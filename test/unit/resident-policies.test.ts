@@ -3,7 +3,7 @@ import { formatObjectGuid, objectGuidFilter } from '../../src/directory/dialects
 import { openLdapDialect } from '../../src/directory/dialects/openldap.js';
 import type { Plan } from '../../src/plan/operations.js';
 import { emptySnapshot } from '../../src/state/snapshot.js';
-import { censusDue, censusInterval, confirmedRemovals, settledBy } from '../../src/sync/cycle.js';
+import { censusDue, censusInterval, confirmedRemovals, settledBy } from '../../src/sync/cycle-policies.js';
 import { newReport } from '../../src/sync/report.js';
 
 // The small policy pieces the resident Reconciler calls: when a census is due, when a poll may skip planning,
